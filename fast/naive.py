@@ -1,0 +1,63 @@
+"""Naive torch baselines: what a careful plain-torch user writes, computed in the input dtype.
+
+The tolerance policy judges a candidate kernel by ``err(candidate) <= rho * err(naive) + floor``; these
+functions define ``naive``.  They follow the op calling conventions of ``veriformer.check``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from veriformer.reference.attention import visibility_mask
+from veriformer.reference.rope import rope_pairs
+
+__all__ = ["rope", "softmax_attention"]
+
+
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+                      scale: float | None = None, window: int | None = None, sinks: int = 0,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax attention in the input dtype: q [B, H, T, D], k/v [B, Hkv, S, D] -> o [B, H, T, Dv].
+
+    ``softmax(scale * q k^T + mask) v`` with ``torch.softmax`` (which subtracts the row max); kv heads
+    repeated with ``repeat_interleave`` (GQA); rows with no visible key give 0.  Visibility (causal
+    end-aligned, window, sinks) as :func:`veriformer.reference.visibility_mask`.
+    Source: Vaswani et al. 2017; the plain PyTorch formula.
+    """
+    H, T, D = q.shape[1], q.shape[2], q.shape[3]
+    S, group = k.shape[2], q.shape[1] // k.shape[1]
+    if group > 1:
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scale = D**-0.5 if scale is None else scale
+    s = (q @ k.transpose(-1, -2)) * scale
+    visible = torch.from_numpy(visibility_mask(T, S, causal=causal, window=window, sinks=sinks))
+    visible = visible.to(q.device).expand(q.shape[0], H, T, S)
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            visible = visible & mask
+        else:
+            s = s + mask.to(s.dtype)
+            visible = visible & (mask != float("-inf"))
+    s = s.masked_fill(~visible, float("-inf"))
+    p = torch.softmax(s, dim=-1)
+    p = torch.where(visible.any(dim=-1, keepdim=True), p, torch.zeros((), dtype=p.dtype, device=p.device))
+    return p.to(v.dtype) @ v
+
+
+def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",
+         rotary_dim: int | None = None) -> torch.Tensor:
+    """RoPE in the HF style: angles ``n * base^(-2i/r)`` and cos/sin in float32 (float64 for float64
+    input), cast to x's dtype, then ``x cos + rotate(x) sin`` in x's dtype.  x [..., T, D], positions [T].
+    Source: HF transformers LlamaRotaryEmbedding / GPT-J rotary; spec attention.md 5.1.
+    """
+    r = x.shape[-1] if rotary_dim is None else rotary_dim
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=work, device=x.device) / r))
+    angles = positions.to(device=x.device, dtype=work)[:, None] * inv_freq[None, :]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    ia, ib = (torch.from_numpy(i).to(x.device) for i in rope_pairs(r, layout))
+    xa, xb = x[..., ia], x[..., ib]
+    y = x.clone()
+    y[..., ia] = xa * cos - xb * sin
+    y[..., ib] = xa * sin + xb * cos
+    return y

@@ -1,0 +1,261 @@
+"""``veriformer.check``: test any callable against an op's oracle under the tolerance policy.
+
+For each dtype, Hypothesis draws cases from the op's strategy (seeded; a failure is shrunk to a minimal
+counterexample and printed with its replay blob).  Per case:
+
+1. the float64 inputs are rounded to the dtype (the exact values every consumer sees);
+2. gold = the float64 oracle on those values; baseline = the naive torch formula in the dtype (TF32 off);
+3. the candidate runs on the same tensors with NaN-poisoned ``torch.empty``;
+4. each output (and, with ``grad=True``, each input gradient for a random cotangent) is judged:
+   non-finite where gold is finite fails at once; else ``|c - g| <= rho * max|b - g| + floor_ulps * ulp``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .campaign import Failure, run_campaign
+from .compare import OpVerdict, judge_against_baseline
+from .ops import OpSpec, get_op
+from .profiles import active_profile, examples
+from .tolerances import Tolerance, tolerance
+from .torchio import nan_poisoned_allocations, no_tf32, round_to, to_numpy, to_torch, torch_dtype
+
+__all__ = ["CaseResult", "CheckResult", "check"]
+
+
+@dataclass
+class CaseResult:
+    """One drawn case in one dtype: a verdict per output (``o``) and per gradient (``dq``, ...)."""
+
+    dtype: str
+    case: str
+    size: int
+    verdicts: list[OpVerdict]
+    passed: bool
+    message: str = ""
+
+    @property
+    def margin(self) -> float:
+        return max((v.margin for v in self.verdicts), default=float("inf"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "case": self.case, "size": self.size, "passed": self.passed,
+                "message": self.message, "verdicts": [v.as_dict() for v in self.verdicts]}
+
+
+@dataclass
+class CheckResult:
+    """Outcome of :func:`check`: ``passed``, every case's figures (``cases``), the ``worst`` case and the
+    first ``failure`` (falsifying example and replay line) per dtype."""
+
+    op: str
+    name: str
+    device: str
+    dtypes: tuple[str, ...]
+    features: tuple[str, ...]
+    grad: bool
+    profile: str
+    seed: int | None
+    options: dict[str, Any]
+    tolerances: dict[str, Tolerance]
+    cases: list[CaseResult] = field(default_factory=list)
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and bool(self.cases)
+
+    @property
+    def failure(self) -> Failure | None:
+        return next(iter(self.failures.values()), None)
+
+    @property
+    def worst(self) -> CaseResult | None:
+        return max(self.cases, key=lambda c: c.margin, default=None)
+
+    def per_dtype(self) -> dict[str, dict[str, Any]]:
+        """Aggregate figures per dtype: cases, passed, worst ratio/margin, max abs, max ulp, rel RMS."""
+        out: dict[str, dict[str, Any]] = {}
+        for dt in self.dtypes:
+            cs = [c for c in self.cases if c.dtype == dt]
+            vs = [v for c in cs for v in c.verdicts]
+            fin = [v.ratio for v in vs if np.isfinite(v.ratio)]
+            out[dt] = {
+                "cases": len(cs), "passed": dt not in self.failures and bool(cs),
+                "max_ratio": max(fin, default=0.0),
+                "max_margin": max((v.margin for v in vs), default=float("inf")),
+                "max_abs": max((v.candidate.max_abs for v in vs), default=0.0),
+                "max_ulp": max((v.candidate.max_ulp for v in vs), default=0.0),
+                "rel_rms": max((v.candidate.rel_rms for v in vs), default=0.0),
+                "baseline_max_abs": max((v.baseline.max_abs for v in vs), default=0.0),
+                "baseline_max_ulp": max((v.baseline.max_ulp for v in vs), default=0.0),
+            }
+        return out
+
+    def summary(self) -> str:
+        """A plain-text table: one line per dtype, then the first failure, if any."""
+        head = (f"check {self.name} as op {self.op} on {self.device} ({self.profile} profile, seed "
+                f"{self.seed}, grad={self.grad}): {'PASSED' if self.passed else 'FAILED'}")
+        lines = [head, f"{'dtype':<9} {'cases':>5} {'pass':>5} {'max ratio':>10} {'margin':>8} "
+                       f"{'max abs':>10} {'max ulp':>9} {'rel rms':>9} {'base abs':>10}"]
+        for dt, f in self.per_dtype().items():
+            lines.append(f"{dt:<9} {f['cases']:>5} {('yes' if f['passed'] else 'NO'):>5} "
+                         f"{f['max_ratio']:>10.3g} {f['max_margin']:>8.3g} {f['max_abs']:>10.3g} "
+                         f"{f['max_ulp']:>9.3g} {f['rel_rms']:>9.3g} {f['baseline_max_abs']:>10.3g}")
+        for dt, fail in self.failures.items():
+            lines += [f"FAILED in {dt}: {fail.message}", fail.example, f"replay: {fail.replay}"]
+        return "\n".join(x for x in lines if x)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "name": self.name, "device": self.device, "dtypes": list(self.dtypes),
+                "features": list(self.features), "grad": self.grad, "profile": self.profile,
+                "seed": self.seed, "options": self.options, "passed": self.passed,
+                "tolerances": {k: vars(t) for k, t in self.tolerances.items()},
+                "per_dtype": self.per_dtype(), "cases": [c.as_dict() for c in self.cases],
+                "failures": {k: f.as_dict() for k, f in self.failures.items()}}
+
+
+def _describe(fn: Callable[..., Any]) -> str:
+    mod = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return f"{mod}:{name}" if mod else name
+
+
+def _as_output(out: Any, like: np.ndarray, dtype: str, what: str) -> tuple[torch.Tensor | None, str]:
+    if not isinstance(out, torch.Tensor):
+        return None, f"{what} returned {type(out).__name__}, expected a torch.Tensor"
+    if tuple(out.shape) != like.shape:
+        return None, f"{what} returned shape {tuple(out.shape)}, expected {like.shape}"
+    if out.dtype != torch_dtype(dtype):
+        return None, f"{what} returned dtype {out.dtype}, expected {torch_dtype(dtype)}"
+    return out, ""
+
+
+def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, device: str, grad: bool,
+              tols: dict[str, Tolerance], opts: dict[str, Any]) -> CaseResult:
+    arrays = {k: round_to(v, dtype) for k, v in case.arrays().items()}
+    gold = spec.gold(case, arrays, opts)
+    size = spec.size(case)
+
+    def fail(msg: str, verdicts: list[OpVerdict] | None = None) -> CaseResult:
+        return CaseResult(dtype, repr(case), size, verdicts or [], False, msg)
+
+    def tensors() -> dict[str, torch.Tensor]:
+        t = {k: to_torch(v, dtype, device) for k, v in arrays.items()}
+        if grad:
+            for n in spec.differentiable:
+                t[n].requires_grad_(True)
+        return t
+
+    cand_in = tensors()
+    try:
+        with nan_poisoned_allocations():
+            raw = spec.call(fn, cand_in, case, opts)
+    except Exception as exc:  # noqa: BLE001 - the candidate's exception is the verdict
+        return fail("candidate raised " + "".join(traceback.format_exception_only(type(exc), exc)).strip())
+    out, why = _as_output(raw, gold, dtype, "candidate")
+    if out is None:
+        return fail(why)
+    base_in = tensors()
+    with no_tf32():
+        base_out = spec.call(spec.baseline(opts), base_in, case, opts)
+    t_out = tols["out"]
+    verdicts = [judge_against_baseline("out", to_numpy(out), to_numpy(base_out), gold, dtype,
+                                       rho=t_out.rho, floor_ulps=t_out.floor_ulps, floor_at=t_out.floor_at)]
+    if grad:
+        rng = np.random.default_rng(getattr(case, "seed", 0) + 1)
+        cot = round_to(rng.standard_normal(gold.shape), dtype)
+        gold_g = spec.gold_vjp(case, arrays, cot, opts)
+        names = list(spec.differentiable)
+        if not out.requires_grad:
+            return fail("candidate output does not require grad (no autograd support)", verdicts)
+        try:
+            with nan_poisoned_allocations():
+                cand_g = torch.autograd.grad(out, [cand_in[n] for n in names], to_torch(cot, dtype, device),
+                                             allow_unused=True)
+        except Exception as exc:  # noqa: BLE001
+            return fail("candidate backward raised " + repr(exc), verdicts)
+        with no_tf32():
+            base_g = torch.autograd.grad(base_out, [base_in[n] for n in names],
+                                         to_torch(cot, dtype, device), allow_unused=True)
+        t_g = tols["grad"]
+        cond, scales = spec.grad_condition(case, arrays), spec.grad_scale(case, arrays, cot)
+        for n, cg, bg in zip(names, cand_g, base_g, strict=True):
+            if cg is None:
+                return fail(f"candidate gives no gradient for '{n}'", verdicts)
+            verdicts.append(judge_against_baseline(f"d{n}", to_numpy(cg), to_numpy(bg), gold_g[n], dtype,
+                                                   rho=t_g.rho, floor_ulps=t_g.floor_ulps,
+                                                   floor_at=t_g.floor_at, condition=cond,
+                                                   floor_scale=scales.get(n, 0.0)))
+    passed = all(v.passed for v in verdicts)
+    msg = "; ".join(f"{v.output}: {v.reason}" for v in verdicts if not v.passed)
+    return CaseResult(dtype, repr(case), size, verdicts, passed, msg)
+
+
+def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[str] = ("float32",), device: str = "cpu",
+          features: Iterable[str] = (), grad: bool = False, profile: str | None = None,
+          max_examples: int | None = None, seed: int | None = 0, rho: float | None = None,
+          floor_ulps: float | None = None, cases: Iterable[Any] | None = None, name: str | None = None,
+          **options: Any) -> CheckResult:
+    """Check callable ``fn`` against op ``op``'s float64 oracle; returns a :class:`CheckResult`.
+
+    ``fn`` follows the op's calling convention (see :mod:`veriformer.ops`); ``features`` names the extra
+    keyword arguments it accepts (e.g. ``{"causal", "gqa", "window", "sinks", "mask"}``); ``dtypes`` from
+    float16, bfloat16, float32, float64; ``device`` "cpu" or "cuda".  ``grad=True`` also checks the VJP
+    against the oracle's with random cotangents.  ``rho`` / ``floor_ulps`` override the tolerance table;
+    ``cases`` replays explicit cases (e.g. a printed counterexample) instead of drawing; ``options`` are
+    op options (rope: ``layout``, ``rotary_dim``).  Policy: module docstring and
+    :mod:`veriformer.tolerances`.
+    """
+    if not callable(fn):
+        raise TypeError(f"check: argument 'fn' must be callable; got {type(fn).__name__}")
+    spec = get_op(op)
+    feats = frozenset(features)
+    unknown = feats - spec.features
+    if unknown:
+        raise ValueError(f"check: argument 'features' has {sorted(unknown)}, not features of op {op!r}; "
+                         f"expected a subset of {sorted(spec.features)}")
+    bad_opts = set(options) - set(spec.options)
+    if bad_opts:
+        raise ValueError(f"check: unknown option(s) {sorted(bad_opts)} for op {op!r}; "
+                         f"op options: {sorted(spec.options) or 'none'}")
+    opts = {**spec.options, **options}
+    spec.validate_options(opts)
+    dtypes = tuple(dtypes)
+    for dt in dtypes:
+        torch_dtype(dt)
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"check: argument 'device' must be 'cpu' or 'cuda'; got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("check: device 'cuda' requested but torch.cuda.is_available() is False")
+    profile = profile or active_profile()
+    n = max_examples or examples(profile, "check")
+    tols = {"out": tolerance(spec.tolerance).with_overrides(rho=rho, floor_ulps=floor_ulps),
+            "grad": tolerance(spec.tolerance + ".grad").with_overrides(rho=rho, floor_ulps=floor_ulps)}
+    result = CheckResult(op, name or _describe(fn), str(device), dtypes, tuple(sorted(feats)), grad, profile,
+                         seed, opts, tols if grad else {"out": tols["out"]})
+    for dt in dtypes:
+        if cases is not None:
+            for case in cases:
+                rec = _run_case(fn, spec, case, dt, device, grad, tols, opts)
+                result.cases.append(rec)
+                if not rec.passed and dt not in result.failures:
+                    result.failures[dt] = Failure(rec.message, repr(case), f"check(..., cases=[{case!r}])")
+            continue
+
+        def body(case: Any, dt: str = dt) -> tuple[CaseResult, bool, str]:
+            rec = _run_case(fn, spec, case, dt, device, grad, tols, opts)
+            return rec, rec.passed, rec.message
+
+        camp = run_campaign(spec.strategy(feats, dt, opts), body, max_examples=n, seed=seed, profile=profile)
+        result.cases.extend(camp.records)
+        if camp.failure is not None:
+            result.failures[dt] = camp.failure
+    return result

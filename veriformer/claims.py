@@ -1,0 +1,125 @@
+"""What a law returns: claims that the framework measures and judges.
+
+A law returns one claim, a tuple ``(lhs, rhs)`` (shorthand for ``Agreement(lhs, rhs)``), or a list of
+claims.  Each claim evaluates to a :class:`ClaimResult` with figures, never a bare boolean.
+
+* :class:`Agreement` — two arrays equal to rounding (exact identity) or within an explicit bound.
+* :class:`Bound` — ``value <= limit`` elementwise (an inequality such as ``p >= 0`` or an lse bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .tolerances import tolerance
+
+__all__ = ["Agreement", "Bound", "ClaimResult", "as_claims"]
+
+U64 = 2.0**-53
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Figures of one claim.  ``margin = max error / allowed`` (<= 1 passes); ulps are float64 ulps of
+    the scale."""
+
+    what: str
+    passed: bool
+    max_abs: float
+    rel_rms: float
+    max_ulp: float
+    allowed: float
+    margin: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _f64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """``lhs == rhs`` to rounding.
+
+    Allowed error: ``atol`` if given, else ``factor * terms * u * scale`` with u = 2^-53, ``factor`` from
+    tolerance row ``tolerance`` and ``scale`` (default: the largest finite |lhs|, |rhs|).  Infinities must
+    agree exactly; NaN anywhere fails.
+    """
+
+    lhs: Any
+    rhs: Any
+    what: str = "lhs == rhs"
+    terms: float = 1.0
+    scale: float | None = None
+    atol: float | None = None
+    tolerance: str = "law.exact"
+
+    def evaluate(self) -> ClaimResult:
+        a, b = np.broadcast_arrays(_f64(self.lhs), _f64(self.rhs))
+        if a.shape != _f64(self.lhs).shape or b.shape != _f64(self.rhs).shape:
+            return ClaimResult(self.what, False, np.inf, np.inf, np.inf, 0.0, np.inf,
+                               f"shape mismatch {np.shape(self.lhs)} vs {np.shape(self.rhs)}")
+        nan = int(np.sum(np.isnan(a) | np.isnan(b)))
+        fin = np.isfinite(a) & np.isfinite(b)
+        inf_mismatch = int(np.sum(~fin & (a != b))) - nan
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.where(fin, np.abs(a - b), 0.0)
+        mags = np.where(fin, np.maximum(np.abs(a), np.abs(b)), 0.0)
+        scale = float(mags.max()) if self.scale is None and mags.size else float(self.scale or 0.0)
+        allowed = self.atol if self.atol is not None else \
+            tolerance(self.tolerance).factor * self.terms * U64 * scale
+        max_abs = float(err.max()) if err.size else 0.0
+        norm = float(np.sqrt(np.sum(np.abs(np.where(fin, b, 0.0)) ** 2)))
+        rel_rms = float(np.sqrt(np.sum(err**2))) / norm if norm > 0 else (0.0 if max_abs == 0 else np.inf)
+        max_ulp = max_abs / (U64 * 2 * scale) if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+        margin = max_abs / allowed if allowed > 0 else (0.0 if max_abs == 0 else np.inf)
+        detail = ""
+        if nan or inf_mismatch:
+            detail = f"{nan} NaN, {inf_mismatch} infinity mismatch(es)"
+            margin = np.inf
+        return ClaimResult(self.what, margin <= 1.0, max_abs, rel_rms, max_ulp, float(allowed), margin,
+                           detail)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``value <= limit`` elementwise, with an allowed rounding slack ``slack`` (absolute)."""
+
+    value: Any
+    limit: Any
+    what: str = "value <= limit"
+    slack: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def evaluate(self) -> ClaimResult:
+        v, lim = np.broadcast_arrays(_f64(self.value), _f64(self.limit))
+        if np.any(np.isnan(v)) or np.any(np.isnan(lim)):
+            return ClaimResult(self.what, False, np.inf, np.inf, np.inf, self.slack, np.inf, "NaN")
+        with np.errstate(invalid="ignore"):
+            excess = np.where(v == lim, 0.0, v - lim)  # equal infinities satisfy the bound
+        worst = float(excess.max()) if excess.size else -np.inf
+        over = max(worst, 0.0)
+        margin = over / self.slack if self.slack > 0 else (0.0 if over == 0 else np.inf)
+        return ClaimResult(self.what, over <= self.slack, over, 0.0, 0.0, self.slack, margin,
+                           f"max(value - limit) = {worst:.3g}")
+
+
+Claim = Agreement | Bound
+
+
+def as_claims(out: Any) -> list[Claim]:
+    """Normalise a law's return value into a list of claims."""
+    if isinstance(out, Agreement | Bound):
+        return [out]
+    if isinstance(out, tuple) and len(out) == 2 and not isinstance(out[0], Agreement | Bound):
+        return [Agreement(out[0], out[1])]
+    if isinstance(out, list | tuple) and all(isinstance(c, Agreement | Bound) for c in out):
+        return list(out)
+    raise TypeError("a law must return a claim, (lhs, rhs), or a list of claims; got "
+                    f"{type(out).__name__}")

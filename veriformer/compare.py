@@ -1,0 +1,152 @@
+"""Error measurement: ulps, figures, and the verdicts of the tolerance policy.
+
+Figures for an output ``c`` against the gold answer ``g`` (float64):
+
+* ``max_abs``  = max_i |c_i - g_i|
+* ``rel_rms``  = ||c - g||_2 / ||g||_2  (0 when both are 0)
+* ``max_ulp``  = max_i |c_i - g_i| / ulp_dtype(|g_i|): error in units in the last place of the *dtype
+  under test* at each element's own magnitude
+* ``nonfinite`` = number of elements where c is NaN/inf but g is finite, or where g is +-inf and c is not
+  the same infinity.  Judged before any ratio: a single one fails the case.
+
+Sources: Higham, "Accuracy and Stability of Numerical Algorithms" (2002), ch. 2-3 (ulp, unit roundoff);
+IEEE 754-2019 formats; bfloat16 as in Google's TPU format (8 significand bits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DTYPES",
+    "Figures",
+    "OpVerdict",
+    "measure",
+    "judge_against_baseline",
+    "ulp",
+    "unit_roundoff",
+]
+
+# significand bits p (with the implicit bit) and minimum normal exponent emin, per dtype name.
+DTYPES: dict[str, tuple[int, int]] = {
+    "float16": (11, -14),
+    "bfloat16": (8, -126),
+    "float32": (24, -126),
+    "float64": (53, -1022),
+}
+
+
+def _format(dtype: str) -> tuple[int, int]:
+    name = str(dtype).replace("torch.", "")
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: expected one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def unit_roundoff(dtype: str) -> float:
+    """u = 2^-p: the relative error bound of one correctly rounded operation in ``dtype``."""
+    p, _ = _format(dtype)
+    return 2.0 ** -p
+
+
+def ulp(x: Any, dtype: str) -> np.ndarray:
+    """Spacing of ``dtype`` numbers at magnitude |x| (elementwise): ``2^(max(e, emin) - p + 1)`` with
+    ``e = floor(log2 |x|)``; the subnormal spacing at 0.  Computed in float64 for any dtype (bf16 too)."""
+    p, emin = _format(dtype)
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    _, e = np.frexp(a)  # a = m 2^e, m in [0.5, 1): floor(log2 a) = e - 1
+    exp = np.maximum(np.where(a > 0, e - 1, emin), emin)
+    return np.ldexp(1.0, exp - p + 1)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Errors of one output tensor against gold; see the module docstring for definitions."""
+
+    max_abs: float
+    rel_rms: float
+    max_ulp: float
+    nonfinite: int
+    size: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _split(c: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, int]:
+    """Mask of comparable elements (gold finite) and the count of non-finite disagreements."""
+    g_fin = np.isfinite(g)
+    bad = int(np.sum(g_fin & ~np.isfinite(c)))
+    inf_g = ~g_fin
+    bad += int(np.sum(inf_g & (c != g)))  # gold +-inf must be matched exactly (e.g. lse of empty rows)
+    return g_fin & np.isfinite(c), bad
+
+
+def measure(candidate: Any, gold: Any, dtype: str = "float64") -> Figures:
+    """Figures of ``candidate`` (any array-like, cast exactly to float64) against float64 ``gold``."""
+    c = np.asarray(candidate, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.float64)
+    if c.shape != g.shape:
+        raise ValueError(f"measure: candidate shape {c.shape} differs from gold shape {g.shape}")
+    ok, bad = _split(c, g)
+    err = np.where(ok, np.abs(c - g), 0.0)
+    gg = np.where(ok, g, 0.0)
+    max_abs = float(err.max()) if err.size else 0.0
+    denom = float(np.sqrt(np.sum(gg * gg)))
+    num = float(np.sqrt(np.sum(err * err)))
+    rel_rms = num / denom if denom > 0 else (0.0 if num == 0 else float("inf"))
+    max_ulp = float((err / ulp(gg, dtype)).max()) if err.size else 0.0
+    return Figures(max_abs, rel_rms, max_ulp, bad, int(g.size))
+
+
+@dataclass(frozen=True)
+class OpVerdict:
+    """Verdict of one output of one case: candidate and baseline figures, the ratio, the margin."""
+
+    output: str
+    candidate: Figures
+    baseline: Figures
+    ratio: float  # max_abs(candidate) / max_abs(baseline); 0/0 = 0, x/0 = inf
+    margin: float  # max_i |e_i| / allowed_i; <= 1 passes
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["candidate"], d["baseline"] = self.candidate.as_dict(), self.baseline.as_dict()
+        return d
+
+
+def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any, dtype: str, *,
+                           rho: float, floor_ulps: float, floor_at: str = "element",
+                           condition: float = 1.0, floor_scale: float = 0.0) -> OpVerdict:
+    """The tolerance policy: pass iff every element satisfies
+    ``|c_i - g_i| <= rho * max_j |b_j - g_j| + floor_ulps * ulp_dtype(|g_i|)`` and no non-finite value
+    appears where gold is finite.  A non-finite baseline error counts as 0 (the candidate must then meet
+    the floor alone), so a broken baseline never loosens the test.  ``floor_at="tensor"`` takes the ulp
+    floor at the tensor's largest |g| instead of each element's own (used for gradients); ``condition``
+    multiplies the floor (a condition number of the op, e.g. 1 + max|logit| for softmax gradients) and
+    ``floor_scale`` raises the tensor magnitude to the size of the summands (sums that cancel)."""
+    c = np.asarray(candidate, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.float64)
+    fc = measure(c, g, dtype)
+    fb = measure(baseline, g, dtype)
+    base_err = fb.max_abs if fb.nonfinite == 0 else 0.0
+    ratio = fc.max_abs / base_err if base_err > 0 else (0.0 if fc.max_abs == 0 else float("inf"))
+    if fc.nonfinite:
+        return OpVerdict(output, fc, fb, ratio, float("inf"), False,
+                         f"{fc.nonfinite} non-finite value(s) where gold is finite (or infinity mismatch)")
+    ok, _ = _split(c, g)
+    mag = np.where(ok, g, 0.0)
+    if floor_at == "tensor":
+        mag = np.full(mag.shape, max(np.abs(mag).max() if mag.size else 0.0, floor_scale))
+    allowed = rho * base_err + floor_ulps * condition * ulp(mag, dtype)
+    err = np.where(ok, np.abs(c - g), 0.0)
+    margin = float((err / allowed).max()) if err.size else 0.0
+    passed = margin <= 1.0
+    reason = "" if passed else (f"error {fc.max_abs:.3g} exceeds rho={rho} x baseline {base_err:.3g} "
+                                f"+ {floor_ulps} ulp floor (margin {margin:.3g})")
+    return OpVerdict(output, fc, fb, ratio, margin, passed, reason)

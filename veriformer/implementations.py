@@ -1,0 +1,91 @@
+"""Implementations that ``veriformer report`` checks: ours, the naive baselines and third parties'.
+
+Each entry names an op, a callable in that op's convention, the features it supports, and whether its
+gradients are checked.  Third-party kernels are added here behind an import guard.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import reference as ref
+from .fast import naive
+from .torchio import to_numpy
+
+__all__ = ["IMPLEMENTATIONS", "Implementation", "oracle_attention", "oracle_rope", "torch_sdpa"]
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    op: str
+    fn: Callable[..., Any]
+    features: frozenset[str] = frozenset()
+    grad: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def oracle_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float,
+                     window: int | None = None, sinks: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The float64 oracle wrapped as a torch kernel (result rounded once to q's dtype)."""
+    m = None if mask is None else (mask.cpu().numpy() if mask.dtype == torch.bool else to_numpy(mask))
+    o = ref.softmax_attention(q, k, v, scale=scale, causal=causal, window=window, sinks=sinks, mask=m)
+    return torch.from_numpy(o).to(device=q.device, dtype=q.dtype)
+
+
+def oracle_rope(x: torch.Tensor, positions: torch.Tensor, *, base: float, layout: str = "half",
+                rotary_dim: int | None = None) -> torch.Tensor:
+    """The float64 RoPE oracle wrapped as a torch kernel."""
+    y = ref.rope(x, positions.cpu().numpy(), base=base, layout=layout, rotary_dim=rotary_dim)
+    return torch.from_numpy(y).to(device=x.device, dtype=x.dtype)
+
+
+def torch_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``torch.nn.functional.scaled_dot_product_attention`` adapted to the end-aligned causal convention
+    (``causal_lower_right`` when S != T) with native GQA (``enable_gqa``) and boolean/additive masks."""
+    T, S = q.shape[2], k.shape[2]
+    attn_mask: Any = mask
+    if causal:
+        vis = torch.from_numpy(ref.visibility_mask(T, S, causal=True)).to(q.device)
+        if mask is None:
+            attn_mask = vis
+        elif mask.dtype == torch.bool:
+            attn_mask = vis & mask
+        else:
+            attn_mask = mask.masked_fill(~vis, float("-inf"))
+    if attn_mask is not None and attn_mask.dtype != torch.bool:
+        attn_mask = attn_mask.to(q.dtype)
+    return torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
+
+
+_ALL = frozenset({"causal", "gqa", "window", "sinks", "mask"})
+
+IMPLEMENTATIONS: list[Implementation] = [
+    Implementation("naive_torch", "softmax_attention", naive.softmax_attention, _ALL, grad=True,
+                   note="the baseline itself (ratio 1 by construction)"),
+    Implementation("oracle_in_torch", "softmax_attention", oracle_attention, _ALL,
+                   note="float64 oracle rounded once: the best any kernel can do"),
+    Implementation("torch_sdpa", "softmax_attention", torch_sdpa, frozenset({"causal", "gqa", "mask"}),
+                   grad=True, note="torch.nn.functional.scaled_dot_product_attention, lower-right causal"),
+]
+for _layout in ("half", "interleaved"):
+    IMPLEMENTATIONS += [
+        Implementation(f"naive_torch[{_layout}]", "rope", functools.partial(naive.rope, layout=_layout),
+                       grad=True, options={"layout": _layout}, note="HF-style float32 angles"),
+        Implementation(f"oracle_in_torch[{_layout}]", "rope", functools.partial(oracle_rope, layout=_layout),
+                       options={"layout": _layout}, note="float64 oracle rounded once"),
+    ]
+IMPLEMENTATIONS.append(Implementation(
+    "naive_torch[half, rotary_dim=32]", "rope", functools.partial(naive.rope, layout="half", rotary_dim=32),
+    grad=True, options={"layout": "half", "rotary_dim": 32}, note="partial rotary"))
+
+_ = np  # numpy is used by the wrapped oracles' inputs
