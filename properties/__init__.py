@@ -3,8 +3,6 @@
 Importing this package registers every law and mutant in ``veriformer.registry``.
 """
 
-from . import strategies
-from . import softmax_laws, attention_laws, rope_laws  # noqa: F401  (register laws)
-from . import attention_mutants, rope_mutants  # noqa: F401  (register mutants)
+from . import attention_laws, attention_mutants, rope_laws, rope_mutants, softmax_laws, strategies  # noqa: F401  (register laws)  # noqa: F401  (register mutants)
 
 __all__ = ["strategies"]

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from veriformer.reference import MP
 
 from veriformer.claims import Agreement
-from veriformer.reference import MP
 from veriformer.registry import law
 
 from .strategies import ATTENTION_FEATURES, AttentionCase, attention_cases
@@ -145,7 +145,8 @@ def split_kv_merge(ref: Any, case: AttentionCase = attention_cases(**SMALL),
     vs = np.abs(a["v"]).max()
     return [Agreement(om, o, "merged o == full o", terms=t, scale=vs),
             Agreement(lm, lse, "merged lse == full lse", terms=t),
-            Agreement(om2, om, "merge is commutative", terms=4, scale=vs)]
+            Agreement(om2, om, "merge is commutative (o)", terms=4, scale=vs),
+            Agreement(lm2, lm, "merge is commutative (lse)", terms=4)]
 
 
 @law("attention.window_sinks_as_mask", family="attention",

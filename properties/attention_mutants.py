@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from veriformer.fast import naive
 
 from veriformer import reference as ref
-from veriformer.fast import naive
 from veriformer.registry import mutant
 
 # -- oracle mutants (replace one oracle while a law runs) -------------------------------------------
@@ -57,8 +57,8 @@ def online_no_rescale(q: Any, k: Any, v: Any, *, block_size: int, return_lse: bo
     grows (acc' = acc + exp(s_B - m') V_B)."""
     s = ref.attention_logits(q, k, **kw)
     v = np.repeat(np.asarray(v, np.float64), np.shape(q)[1] // np.shape(k)[1], axis=1)
-    m = np.full(s.shape[:-1] + (1,), -np.inf)
-    l, acc = np.zeros_like(m), np.zeros(s.shape[:-1] + (v.shape[-1],))
+    m = np.full((*s.shape[:-1], 1), -np.inf)
+    l, acc = np.zeros_like(m), np.zeros((*s.shape[:-1], v.shape[-1]))
     for start in range(0, s.shape[-1], block_size):
         sb = s[..., start:start + block_size]
         m_new = np.maximum(m, sb.max(-1, keepdims=True))
@@ -148,7 +148,9 @@ def float32_rounding(q: Any, k: Any, v: Any, *, return_lse: bool = False, backen
     out = ref.softmax_attention(q, k, v, return_lse=return_lse, backend=backend, **kw)
     if not backend.is_float64:
         return out
-    r = (lambda a: np.asarray(a, np.float32).astype(np.float64))
+    def r(a: Any) -> np.ndarray:
+        return np.asarray(a, np.float32).astype(np.float64)
+
     return (r(out[0]), r(out[1])) if return_lse else r(out)
 
 

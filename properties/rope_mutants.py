@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from veriformer.fast import naive
 
 from veriformer import reference as ref
-from veriformer.fast import naive
 from veriformer.registry import mutant
 
 # -- oracle mutants ---------------------------------------------------------------------------------
@@ -21,7 +21,7 @@ def rope_reflection(x: Any, positions: Any = None, **kw: Any) -> np.ndarray:
     x = np.asarray(x, np.float64)
     layout, r = kw.get("layout", "half"), kw.get("rotary_dim") or x.shape[-1]
     y = ref.rope(x, positions, **kw)
-    ia, ib = ref.rope_pairs(r, layout)
+    _ia, ib = ref.rope_pairs(r, layout)
     y2 = ref.rope(x, None if positions is None else -np.asarray(positions), **kw)
     y[..., ib] = y2[..., ib]  # x_a sin(-t) + x_b cos(-t) = -x_a sin t + x_b cos t
     return y

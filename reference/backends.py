@@ -201,7 +201,7 @@ F64 = Backend("float64", 16)
 """The float64 NumPy backend: vectorised, the gold answer of every check."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def MP(dps: int = 50, exact_output: bool = False) -> Backend:
     """The mpmath backend at ``dps`` decimal digits (>= 30 for a certificate).
 

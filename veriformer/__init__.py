@@ -10,13 +10,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import reference
-from .reference import InputError
+from . import (
+    properties,
+    reference,
+)
 from .check import CaseResult, CheckResult, check
-from .tolerances import TOLERANCES, Tolerance
-from . import properties  # noqa: E402  (registers the laws and mutants)
 from .laws import LawResult, MutantResult, run_law, run_mutant
+from .reference import InputError
 from .registry import LAWS, MUTANTS
+from .tolerances import TOLERANCES, Tolerance
 
 __all__ = [
     "LAWS",

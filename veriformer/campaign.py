@@ -66,7 +66,7 @@ def run_campaign(strategy: st.SearchStrategy[Any], body: Callable[[Any], tuple[R
         run = hypothesis_seed(seed)(run)
     try:
         run()
-    except Exception as exc:  # noqa: BLE001 - any failure of the body is a failed case, reported
+    except Exception as exc:
         notes = [str(n) for n in getattr(exc, "__notes__", [])]
         example = "\n".join(n for n in notes if "Falsifying" in n or n.startswith(("case=", "  case=")))
         replay = "\n".join(n for n in notes if "reproduce_failure" in n)

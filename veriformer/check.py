@@ -158,7 +158,7 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
     try:
         with nan_poisoned_allocations():
             raw = spec.call(fn, cand_in, case, opts)
-    except Exception as exc:  # noqa: BLE001 - the candidate's exception is the verdict
+    except Exception as exc:
         return fail("candidate raised " + "".join(traceback.format_exception_only(type(exc), exc)).strip())
     out, why = _as_output(raw, gold, dtype, "candidate")
     if out is None:
@@ -167,8 +167,10 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
     with no_tf32():
         base_out = spec.call(spec.baseline(opts), base_in, case, opts)
     t_out = tols["out"]
+    cond = spec.conditioning(case, arrays, None).get("out", (0.0, 0.0))
     verdicts = [judge_against_baseline("out", to_numpy(out), to_numpy(base_out), gold, dtype,
-                                       rho=t_out.rho, floor_ulps=t_out.floor_ulps, floor_at=t_out.floor_at)]
+                                       rho=t_out.rho, floor_ulps=t_out.floor_ulps, condition=cond[0],
+                                       floor_scale=cond[1])]
     if grad:
         rng = np.random.default_rng(getattr(case, "seed", 0) + 1)
         cot = round_to(rng.standard_normal(gold.shape), dtype)
@@ -180,20 +182,20 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
             with nan_poisoned_allocations():
                 cand_g = torch.autograd.grad(out, [cand_in[n] for n in names], to_torch(cot, dtype, device),
                                              allow_unused=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return fail("candidate backward raised " + repr(exc), verdicts)
         with no_tf32():
             base_g = torch.autograd.grad(base_out, [base_in[n] for n in names],
                                          to_torch(cot, dtype, device), allow_unused=True)
         t_g = tols["grad"]
-        cond, scales = spec.grad_condition(case, arrays), spec.grad_scale(case, arrays, cot)
+        conds = spec.conditioning(case, arrays, cot)
         for n, cg, bg in zip(names, cand_g, base_g, strict=True):
             if cg is None:
                 return fail(f"candidate gives no gradient for '{n}'", verdicts)
+            c_n, s_n = conds.get(f"d{n}", (0.0, 0.0))
             verdicts.append(judge_against_baseline(f"d{n}", to_numpy(cg), to_numpy(bg), gold_g[n], dtype,
-                                                   rho=t_g.rho, floor_ulps=t_g.floor_ulps,
-                                                   floor_at=t_g.floor_at, condition=cond,
-                                                   floor_scale=scales.get(n, 0.0)))
+                                                   rho=t_g.rho, floor_ulps=t_g.floor_ulps, condition=c_n,
+                                                   floor_scale=s_n))
     passed = all(v.passed for v in verdicts)
     msg = "; ".join(f"{v.output}: {v.reason}" for v in verdicts if not v.passed)
     return CaseResult(dtype, repr(case), size, verdicts, passed, msg)

@@ -61,10 +61,10 @@ class Agreement:
     tolerance: str = "law.exact"
 
     def evaluate(self) -> ClaimResult:
-        a, b = np.broadcast_arrays(_f64(self.lhs), _f64(self.rhs))
-        if a.shape != _f64(self.lhs).shape or b.shape != _f64(self.rhs).shape:
+        a, b = _f64(self.lhs), _f64(self.rhs)
+        if a.shape != b.shape:
             return ClaimResult(self.what, False, np.inf, np.inf, np.inf, 0.0, np.inf,
-                               f"shape mismatch {np.shape(self.lhs)} vs {np.shape(self.rhs)}")
+                               f"shape mismatch {a.shape} vs {b.shape}")
         nan = int(np.sum(np.isnan(a) | np.isnan(b)))
         fin = np.isfinite(a) & np.isfinite(b)
         inf_mismatch = int(np.sum(~fin & (a != b))) - nan

@@ -46,11 +46,10 @@ class OpSpec:
     size: Callable[[Any], int]
     tolerance: str
     validate_options: Callable[[dict[str, Any]], None] = field(default=lambda o: None)
-    # condition number multiplying the gradient floor (1 unless the op's VJP is ill-conditioned)
-    grad_condition: Callable[[Any, dict[str, np.ndarray]], float] = field(default=lambda case, a: 1.0)
-    # size of the summands of each input gradient (floor scale where the sums cancel), per input name
-    grad_scale: Callable[[Any, dict[str, np.ndarray], np.ndarray], dict[str, float]] = field(
-        default=lambda case, a, cot: {})
+    # conditioned floor: (condition, summand scale) per output name ("out", "dq", ...); see
+    # compare.judge_against_baseline.  Default: no conditioned term (well-conditioned ops).
+    conditioning: Callable[[Any, dict[str, np.ndarray], np.ndarray | None], dict[str, tuple[float, float]]] = \
+        field(default=lambda case, a, cot: {})
 
 
 # -- softmax_attention ------------------------------------------------------------------------------
@@ -68,17 +67,22 @@ def _attention_kwargs(case: strat.AttentionCase, a: dict[str, np.ndarray]) -> di
             "mask": a.get("mask")}
 
 
-def _attention_grad_scale(case: strat.AttentionCase, a: dict[str, np.ndarray],
-                          cot: np.ndarray) -> dict[str, float]:
-    """Bounds on the summands of dq, dk, dv (Cauchy-Schwarz): dS_ij = P_ij (dO_i.v_j - dO_i.o_i) has
-    |dS_ij| <= 2 P_ij |dO_i| max|v|, so dq_i = scale sum_j dS_ij k_j has summands <= 2 scale |dO| |v| |k|;
-    dv_j = sum_i P_ij dO_i has at most T H/Hkv summands of size <= |dO|."""
+def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
+                            cot: np.ndarray | None) -> dict[str, tuple[float, float]]:
+    """(condition, summand size) per output.  Output: L = max|logit| at max|v|.  Gradients, with
+    Cauchy-Schwarz bounds: dS_ij = P_ij (dO_i.v_j - dO_i.o_i) has |dS_ij| <= 2 P_ij |dO_i| max|v|, so dq_i =
+    scale sum_j dS_ij k_j has summands <= 2 scale |dO| |v| |k| (dk alike with |q|); dv_j = sum_i P_ij dO_i
+    has at most T H/Hkv summands of size <= |dO|; condition 1 + L."""
     def rn(x: np.ndarray) -> float:
         return float(np.linalg.norm(x, axis=-1).max()) if x.size else 0.0
 
-    common = 2 * abs(case.scale_value) * rn(cot) * rn(a["v"])
-    return {"q": common * rn(a["k"]), "k": common * rn(a["q"]),
-            "v": case.T * (case.H // case.Hkv) * float(np.abs(cot).max())}
+    L = logit_bound(case, a)
+    out = {"out": (L, float(np.abs(a["v"]).max()))}
+    if cot is not None:
+        common = 2 * abs(case.scale_value) * rn(cot) * rn(a["v"])
+        out.update({"dq": (1 + L, common * rn(a["k"])), "dk": (1 + L, common * rn(a["q"])),
+                    "dv": (1 + L, case.T * (case.H // case.Hkv) * float(np.abs(cot).max()))})
+    return out
 
 
 SOFTMAX_ATTENTION = OpSpec(
@@ -97,8 +101,7 @@ SOFTMAX_ATTENTION = OpSpec(
     differentiable=("q", "k", "v"),
     size=lambda case: case.S,
     tolerance="op.softmax_attention",
-    grad_condition=lambda case, a: 1.0 + logit_bound(case, a),
-    grad_scale=lambda case, a, cot: _attention_grad_scale(case, a, cot),
+    conditioning=lambda case, a, cot: _attention_conditioning(case, a, cot),
 )
 
 

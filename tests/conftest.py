@@ -1,0 +1,1 @@
+"""Test configuration: the veriformer pytest plugin (entry point) loads the Hypothesis profile."""

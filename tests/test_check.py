@@ -1,0 +1,132 @@
+"""check(): verdicts, figures, NaN poisoning, replay, determinism, and what the strategies reach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import find, settings
+from hypothesis import strategies as st
+from veriformer.fast import naive
+from veriformer.properties.strategies import AttentionCase, attention_cases, rope_cases
+
+import veriformer
+from veriformer.implementations import oracle_attention, torch_sdpa
+
+FEATURES = {"causal", "gqa", "window", "sinks", "mask"}
+
+
+def test_issue_example_runs_and_reports_figures() -> None:
+    r = veriformer.check(torch_sdpa, op="softmax_attention", dtypes=("float16", "bfloat16", "float32"),
+                         device="cpu", features={"causal", "gqa"})
+    assert r.passed, r.summary()
+    assert {c.dtype for c in r.cases} == {"float16", "bfloat16", "float32"}
+    assert r.worst is not None and r.worst.verdicts[0].candidate.max_abs >= 0
+    text = r.summary()
+    assert "PASSED" in text and "max ratio" in text and "bfloat16" in text
+
+
+def test_same_seed_same_cases_and_other_seed_other_cases() -> None:
+    a = veriformer.check(naive.softmax_attention, op="softmax_attention", features=FEATURES, seed=3)
+    b = veriformer.check(naive.softmax_attention, op="softmax_attention", features=FEATURES, seed=3)
+    c = veriformer.check(naive.softmax_attention, op="softmax_attention", features=FEATURES, seed=4)
+    assert [x.case for x in a.cases] == [x.case for x in b.cases]
+    assert [x.case for x in a.cases] != [x.case for x in c.cases]
+
+
+def test_unwritten_output_is_caught_by_nan_poisoning() -> None:
+    def lazy(q, k, v, *, causal, scale):  # writes all but the last query row
+        o = torch.empty((*q.shape[:3], v.shape[-1]), dtype=q.dtype)
+        o[:, :, :-1] = naive.softmax_attention(q, k, v, causal=causal, scale=scale)[:, :, :-1]
+        return o
+
+    r = veriformer.check(lazy, op="softmax_attention")
+    assert not r.passed and "non-finite" in r.failure.message
+
+
+def test_failure_is_shrunk_printed_and_replayable() -> None:
+    def wrong(q, k, v, *, causal, scale):
+        return naive.softmax_attention(q, k, v, causal=causal, scale=scale * 1.01)
+
+    r = veriformer.check(wrong, op="softmax_attention")
+    assert not r.passed
+    assert "AttentionCase(" in r.failure.example and "reproduce_failure" in r.failure.replay
+    failing = [c for c in r.cases if not c.passed][-1]
+    case = eval(failing.case, {"AttentionCase": AttentionCase, "None": None})
+    again = veriformer.check(wrong, op="softmax_attention", cases=[case])
+    assert not again.passed and again.cases[0].case == failing.case
+
+
+@pytest.mark.parametrize(("out", "words"), [
+    (lambda q, k, v, **kw: (naive.softmax_attention(q, k, v, **kw), None), "expected a torch.Tensor"),
+    (lambda q, k, v, **kw: naive.softmax_attention(q, k, v, **kw)[..., :1], "shape"),
+    (lambda q, k, v, **kw: naive.softmax_attention(q, k, v, **kw).double(), "dtype"),
+    (lambda q, k, v, *, causal, scale: 1 / 0, "ZeroDivisionError"),
+])
+def test_malformed_candidates_fail_with_a_reason(out: object, words: str) -> None:
+    r = veriformer.check(out, op="softmax_attention")  # type: ignore[arg-type]
+    assert not r.passed and words in r.failure.message
+
+
+def test_grad_check_needs_autograd_and_catches_a_wrong_backward() -> None:
+    r = veriformer.check(oracle_attention, op="softmax_attention", grad=True)
+    assert not r.passed and "autograd" in r.failure.message
+
+    class BadBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, q, k, v):
+            with torch.enable_grad():
+                q_, k_, v_ = (t.detach().requires_grad_() for t in (q, k, v))
+                o = naive.softmax_attention(q_, k_, v_)
+            ctx.save_for_backward(q_, k_, v_, o)
+            return o.detach()
+
+        @staticmethod
+        def backward(ctx, g):
+            q_, k_, v_, o = ctx.saved_tensors
+            dq, dk, dv = torch.autograd.grad(o, (q_, k_, v_), g)
+            return dq, dk * 1.05, dv  # a 5% slip in dK
+
+    def fn(q, k, v, *, causal, scale):
+        return BadBackward.apply(q, k, v)
+
+    r = veriformer.check(fn, op="softmax_attention", grad=True, dtypes=("float32",))
+    assert not r.passed and "dk" in r.failure.message
+
+
+def test_rope_check_layouts_and_partial() -> None:
+    assert veriformer.check(naive.rope, op="rope", layout="half", grad=True).passed
+    r = veriformer.check(lambda x, p, *, base: naive.rope(x, p, base=base, layout="interleaved"), op="rope",
+                         layout="half")
+    assert not r.passed
+    part = veriformer.check(lambda x, p, *, base: naive.rope(x, p, base=base, rotary_dim=8), op="rope",
+                            rotary_dim=8, grad=True)
+    assert part.passed, part.summary()
+
+
+def _reaches(strategy: st.SearchStrategy, predicate: object) -> None:
+    find(strategy, predicate, settings=settings(max_examples=2000, database=None, derandomize=True))
+
+
+@pytest.mark.parametrize("predicate", [
+    lambda c: c.T == 1,
+    lambda c: c.S > c.T and c.causal,
+    lambda c: c.D == 1,
+    lambda c: c.D == 256,
+    lambda c: c.D % 2 == 1 and c.D > 1,
+    lambda c: c.amp == 1e4,
+    lambda c: c.H > c.Hkv > 1,
+    lambda c: c.mask == "additive" and c.window is not None and c.sinks > 0,
+])
+def test_attention_strategy_reaches_the_hard_corners(predicate: object) -> None:
+    _reaches(attention_cases(features=FEATURES), predicate)
+
+
+def test_strategy_draws_fully_masked_rows_and_extreme_positions() -> None:
+    def fully_masked(c: AttentionCase) -> bool:
+        m = c.arrays().get("mask")
+        return m is not None and bool((~np.any(m if m.dtype == bool else np.isfinite(m), axis=-1)).any())
+
+    _reaches(attention_cases(features={"mask"}), fully_masked)
+    _reaches(rope_cases(), lambda c: np.abs(c.arrays()["positions"]).max() >= 10**5)
+    _reaches(rope_cases(), lambda c: c.arrays()["positions"].min() < 0)

@@ -1,0 +1,65 @@
+"""The measuring instruments: ulps, figures, the baseline-relative verdict, claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from veriformer.claims import Agreement, Bound
+from veriformer.compare import judge_against_baseline, measure, ulp
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_ulp_matches_numpy_spacing(dtype: str) -> None:
+    x = np.array([0.0, 1e-30, 3e-8, 0.1, 1.0, 1.5, 1000.0, -7.25, 60000.0])
+    if dtype == "float16":
+        x = x[np.abs(x) < 65000]
+    want = np.spacing(np.abs(x).astype(dtype)).astype(np.float64)
+    np.testing.assert_array_equal(ulp(x.astype(dtype).astype(np.float64), dtype), want)
+
+
+def test_ulp_bfloat16_from_torch() -> None:
+    for v in (1.0, 3.0, 0.007, 1e20, 2.0**-130):
+        t = torch.tensor(v, dtype=torch.bfloat16)
+        nxt = torch.nextafter(t, torch.tensor(float("inf"), dtype=torch.bfloat16))
+        assert ulp(np.array(float(t)), "bfloat16") == float(nxt) - float(t)
+
+
+def test_measure_figures_and_nonfinite() -> None:
+    g = np.array([1.0, -2.0, 0.0, -np.inf])
+    c = np.array([1.0 + 2**-20, -2.0, np.nan, -np.inf])
+    f = measure(c, g, "float32")
+    assert f.nonfinite == 1 and f.max_abs == 2**-20
+    assert f.max_ulp == pytest.approx(2**-20 / 2**-23)
+    assert measure(np.array([1.0, 0.0]), np.array([1.0, -np.inf])).nonfinite == 1
+
+
+def test_judge_policy() -> None:
+    g = np.array([1.0, 2.0])
+    base = g + 2.0**-10
+    assert judge_against_baseline("o", g + 2.0**-9, base, g, "float32", rho=2, floor_ulps=0).passed
+    v = judge_against_baseline("o", g + 2.0**-9 + 2.0**-12, base, g, "float32", rho=2, floor_ulps=0)
+    assert not v.passed and v.ratio == pytest.approx(2.25)
+    # an exact baseline cannot fail a kernel within the ulp floor
+    assert judge_against_baseline("o", g + 2**-23, g, g, "float32", rho=2, floor_ulps=2).passed
+    assert not judge_against_baseline("o", g + 2**-20, g, g, "float32", rho=2, floor_ulps=2).passed
+    # non-finite output fails at once, even with a terrible baseline
+    v = judge_against_baseline("o", np.array([np.nan, 2.0]), g + 100, g, "float32", rho=2, floor_ulps=2)
+    assert not v.passed and "non-finite" in v.reason
+    # a non-finite baseline never loosens the test
+    assert not judge_against_baseline("o", g + 1.0, np.array([np.inf, 2.0]), g, "float32", rho=2,
+                                      floor_ulps=2).passed
+
+
+def test_claims() -> None:
+    assert Agreement(np.ones(3), np.ones(3) + 1e-16, terms=2).evaluate().passed
+    r = Agreement(np.ones(3), np.ones(3) + 1e-12).evaluate()
+    assert not r.passed and r.margin > 1 and r.max_abs == pytest.approx(1e-12, rel=1e-3)
+    assert not Agreement(np.array([np.nan]), np.array([1.0])).evaluate().passed
+    assert not Agreement(np.array([-np.inf]), np.array([0.0])).evaluate().passed
+    assert Agreement(np.array([-np.inf]), np.array([-np.inf])).evaluate().passed
+    assert not Agreement(np.ones(3), np.ones(4)).evaluate().passed
+    assert Bound(np.array([0.0, -1.0]), 0.0).evaluate().passed
+    assert not Bound(np.array([1e-9]), 0.0).evaluate().passed
+    assert Bound(np.array([1e-9]), 0.0, slack=1e-8).evaluate().passed
