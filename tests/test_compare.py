@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from veriformer.claims import Agreement, Bound
+from veriformer.claims import Agreement, Bound, Rate, ZScore
 from veriformer.compare import judge_against_baseline, measure, ulp
 
 
@@ -63,3 +63,14 @@ def test_claims() -> None:
     assert Bound(np.array([0.0, -1.0]), 0.0).evaluate().passed
     assert not Bound(np.array([1e-9]), 0.0).evaluate().passed
     assert Bound(np.array([1e-9]), 0.0, slack=1e-8).evaluate().passed
+
+
+def test_statistical_and_rate_claims() -> None:
+    assert ZScore(1.01, 1.0, 0.01).evaluate().passed
+    assert not ZScore(1.05, 1.0, 0.01).evaluate().passed
+    assert not ZScore(np.nan, 1.0, 0.01).evaluate().passed
+    h = np.array([0.1, 0.05, 0.025])
+    assert Rate(h, 3 * h**3, order=3).evaluate().passed
+    r = Rate(h, 3 * h**2, order=3).evaluate()
+    assert not r.passed and "fitted order 2.000" in r.detail
+    assert not Rate(h, np.zeros(3), order=1).evaluate().passed

@@ -128,20 +128,36 @@ def _describe(fn: Callable[..., Any]) -> str:
     return f"{mod}:{name}" if mod else name
 
 
-def _as_output(out: Any, like: np.ndarray, dtype: str, what: str) -> tuple[torch.Tensor | None, str]:
-    if not isinstance(out, torch.Tensor):
-        return None, f"{what} returned {type(out).__name__}, expected a torch.Tensor"
-    if tuple(out.shape) != like.shape:
-        return None, f"{what} returned shape {tuple(out.shape)}, expected {like.shape}"
-    if out.dtype != torch_dtype(dtype):
-        return None, f"{what} returned dtype {out.dtype}, expected {torch_dtype(dtype)}"
-    return out, ""
+def _as_outputs(raw: Any, spec: OpSpec, gold: dict[str, np.ndarray], dtype: str,
+                what: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Unpack a callable's result into {output name: tensor}, checking type, arity, shape and dtype."""
+    names = spec.outputs
+    if len(names) == 1:
+        raw = (raw,)
+    elif not isinstance(raw, tuple | list) or len(raw) != len(names):
+        return None, f"{what} returned {type(raw).__name__}, expected a tuple ({', '.join(names)})"
+    outs: dict[str, torch.Tensor] = {}
+    for name, val in zip(names, raw, strict=True):
+        label = what if len(names) == 1 else f"{what} output '{name}'"
+        if name not in gold:
+            if val is not None:
+                return None, f"{label} should be None for this case"
+            continue
+        if not isinstance(val, torch.Tensor):
+            return None, f"{label} returned {type(val).__name__}, expected a torch.Tensor"
+        if tuple(val.shape) != gold[name].shape:
+            return None, f"{label} returned shape {tuple(val.shape)}, expected {gold[name].shape}"
+        if val.dtype != torch_dtype(dtype):
+            return None, f"{label} returned dtype {val.dtype}, expected {torch_dtype(dtype)}"
+        outs[name] = val
+    return outs, ""
 
 
 def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, device: str, grad: bool,
               tols: dict[str, Tolerance], opts: dict[str, Any]) -> CaseResult:
     arrays = {k: round_to(v, dtype) for k, v in case.arrays().items()}
     gold = spec.gold(case, arrays, opts)
+    gold = {"out": gold} if isinstance(gold, np.ndarray) else gold
     size = spec.size(case)
 
     def fail(msg: str, verdicts: list[OpVerdict] | None = None) -> CaseResult:
@@ -160,35 +176,41 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
             raw = spec.call(fn, cand_in, case, opts)
     except Exception as exc:
         return fail("candidate raised " + "".join(traceback.format_exception_only(type(exc), exc)).strip())
-    out, why = _as_output(raw, gold, dtype, "candidate")
-    if out is None:
+    outs, why = _as_outputs(raw, spec, gold, dtype, "candidate")
+    if outs is None:
         return fail(why)
     base_in = tensors()
     with no_tf32():
-        base_out = spec.call(spec.baseline(opts), base_in, case, opts)
+        base, why = _as_outputs(spec.call(spec.baseline(opts), base_in, case, opts), spec, gold, dtype, "baseline")
+    if base is None:
+        raise RuntimeError(f"naive baseline of op {spec.name!r} is broken: {why}")
     t_out = tols["out"]
-    cond = spec.conditioning(case, arrays, None).get("out", (0.0, 0.0))
-    verdicts = [judge_against_baseline("out", to_numpy(out), to_numpy(base_out), gold, dtype,
-                                       rho=t_out.rho, floor_ulps=t_out.floor_ulps, condition=cond[0],
-                                       floor_scale=cond[1])]
+    cond = spec.conditioning(case, arrays, None)
+    verdicts = [judge_against_baseline(n, to_numpy(outs[n]), to_numpy(base[n]), gold[n], dtype, rho=t_out.rho,
+                                       floor_ulps=t_out.floor_ulps, condition=cond.get(n, (0.0, 0.0))[0],
+                                       floor_scale=cond.get(n, (0.0, 0.0))[1]) for n in outs]
     if grad:
         rng = np.random.default_rng(getattr(case, "seed", 0) + 1)
-        cot = round_to(rng.standard_normal(gold.shape), dtype)
-        gold_g = spec.gold_vjp(case, arrays, cot, opts)
+        cots = {n: round_to(rng.standard_normal(gold[n].shape), dtype) for n in outs}
+        gold_g = spec.gold_vjp(case, arrays, cots, opts)
         names = list(spec.differentiable)
-        if not out.requires_grad:
+        if not any(o.requires_grad for o in outs.values()):
             return fail("candidate output does not require grad (no autograd support)", verdicts)
+
+        def vjp(o: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]) -> tuple[Any, ...]:
+            live = [n for n in o if o[n].requires_grad]
+            return torch.autograd.grad([o[n] for n in live], [inputs[n] for n in names],
+                                       [to_torch(cots[n], dtype, device) for n in live], allow_unused=True)
+
         try:
             with nan_poisoned_allocations():
-                cand_g = torch.autograd.grad(out, [cand_in[n] for n in names], to_torch(cot, dtype, device),
-                                             allow_unused=True)
+                cand_g = vjp(outs, cand_in)
         except Exception as exc:
             return fail("candidate backward raised " + repr(exc), verdicts)
         with no_tf32():
-            base_g = torch.autograd.grad(base_out, [base_in[n] for n in names],
-                                         to_torch(cot, dtype, device), allow_unused=True)
+            base_g = vjp(base, base_in)
         t_g = tols["grad"]
-        conds = spec.conditioning(case, arrays, cot)
+        conds = spec.conditioning(case, arrays, cots)
         for n, cg, bg in zip(names, cand_g, base_g, strict=True):
             if cg is None:
                 return fail(f"candidate gives no gradient for '{n}'", verdicts)

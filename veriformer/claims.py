@@ -5,6 +5,9 @@ claims.  Each claim evaluates to a :class:`ClaimResult` with figures, never a ba
 
 * :class:`Agreement` — two arrays equal to rounding (exact identity) or within an explicit bound.
 * :class:`Bound` — ``value <= limit`` elementwise (an inequality such as ``p >= 0`` or an lse bound).
+* :class:`ZScore` — a statistical claim: a Monte-Carlo mean within ``z_max`` standard errors of its
+  expectation (fixed seed; ``z_max`` states the confidence).
+* :class:`Rate` — an asymptotic claim: errors at step sizes h shrink like h^order (fitted log-log slope).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from .tolerances import tolerance
 
-__all__ = ["Agreement", "Bound", "ClaimResult", "as_claims"]
+__all__ = ["Agreement", "Bound", "ClaimResult", "Rate", "ZScore", "as_claims"]
 
 U64 = 2.0**-53
 
@@ -110,16 +113,66 @@ class Bound:
                            f"max(value - limit) = {worst:.3g}")
 
 
-Claim = Agreement | Bound
+@dataclass(frozen=True)
+class ZScore:
+    """``|estimate - expected| <= z_max * stderr`` elementwise.  With independent samples and a fixed seed,
+    ``z_max = 4`` is a two-sided confidence of 99.994% per element under the normal approximation; state
+    the sample size and keep heavy-tailed estimators out (the law's docstring says why it is safe)."""
+
+    estimate: Any
+    expected: Any
+    stderr: Any
+    what: str = "mean == expectation"
+    z_max: float = 4.0
+
+    def evaluate(self) -> ClaimResult:
+        e, x, se = np.broadcast_arrays(_f64(self.estimate), _f64(self.expected), _f64(self.stderr))
+        if not (np.all(np.isfinite(e)) and np.all(np.isfinite(x)) and np.all(np.isfinite(se))):
+            return ClaimResult(self.what, False, np.inf, np.inf, np.inf, self.z_max, np.inf, "non-finite")
+        dev = np.abs(e - x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, dev / se, np.where(dev == 0, 0.0, np.inf))
+        zmax = float(z.max()) if z.size else 0.0
+        norm = float(np.linalg.norm(x))
+        return ClaimResult(self.what, zmax <= self.z_max, float(dev.max()) if dev.size else 0.0,
+                           float(np.linalg.norm(e - x)) / norm if norm > 0 else 0.0, 0.0, self.z_max,
+                           zmax / self.z_max, f"max z = {zmax:.3g} (limit {self.z_max})")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Errors ``errors[i]`` at step sizes ``steps[i]`` decay at least like ``h^order``: the least-squares
+    slope of log(error) against log(h) is ``>= order - slack``."""
+
+    steps: Any
+    errors: Any
+    order: float
+    what: str = "error = O(h^order)"
+    slack: float = 0.25
+
+    def evaluate(self) -> ClaimResult:
+        h, e = _f64(self.steps).ravel(), _f64(self.errors).ravel()
+        if h.size < 2 or np.any(h <= 0) or np.any(~np.isfinite(e)) or np.any(e <= 0):
+            return ClaimResult(self.what, False, np.inf, 0.0, 0.0, 0.0, np.inf,
+                               "need >= 2 positive steps and positive finite errors")
+        slope = float(np.polyfit(np.log(h), np.log(e), 1)[0])
+        short = max(self.order - self.slack - slope, 0.0)
+        return ClaimResult(self.what, short == 0.0, float(e.max()), 0.0, 0.0, self.slack,
+                           (self.order - slope) / self.slack if self.slack > 0 else np.inf,
+                           f"fitted order {slope:.3f} (expected {self.order})")
+
+
+Claim = Agreement | Bound | ZScore | Rate
+_CLAIMS = (Agreement, Bound, ZScore, Rate)
 
 
 def as_claims(out: Any) -> list[Claim]:
     """Normalise a law's return value into a list of claims."""
-    if isinstance(out, Agreement | Bound):
+    if isinstance(out, _CLAIMS):
         return [out]
-    if isinstance(out, tuple) and len(out) == 2 and not isinstance(out[0], Agreement | Bound):
+    if isinstance(out, tuple) and len(out) == 2 and not isinstance(out[0], _CLAIMS):
         return [Agreement(out[0], out[1])]
-    if isinstance(out, list | tuple) and all(isinstance(c, Agreement | Bound) for c in out):
+    if isinstance(out, list | tuple) and all(isinstance(c, _CLAIMS) for c in out):
         return list(out)
     raise TypeError("a law must return a claim, (lhs, rhs), or a list of claims; got "
                     f"{type(out).__name__}")

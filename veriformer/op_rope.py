@@ -1,0 +1,58 @@
+"""Op ``rope``: ``fn(x, positions, *, base: float) -> y``.
+
+x [B, H, T, D] float, positions int64 [T]; the pairing is fixed per ``check()`` call by
+``layout="half"|"interleaved"`` and ``rotary_dim=``.  Semantics: :mod:`veriformer.reference.rope`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from . import reference as ref
+from .fast import naive
+from .ops import OpSpec, register_op
+from .properties import strategies as strat
+
+__all__ = ["ROPE"]
+
+
+def _rope_options(opts: dict[str, Any]) -> None:
+    if opts.get("layout") not in ref.LAYOUTS:
+        raise ValueError(f"check(op='rope'): argument 'layout' must be one of {ref.LAYOUTS}; "
+                         f"got {opts.get('layout')!r}")
+    rd = opts.get("rotary_dim")
+    if rd is not None and not (isinstance(rd, int) and rd >= 2 and rd % 2 == 0 and rd <= 256):
+        raise ValueError(f"check(op='rope'): argument 'rotary_dim' must be None or an even int in "
+                         f"[2, 256]; got {rd!r}")
+
+
+def _rope_kwargs(case: strat.RopeCase, opts: dict[str, Any]) -> dict[str, Any]:
+    return {"base": case.base, "layout": opts["layout"], "rotary_dim": opts["rotary_dim"]}
+
+
+def _sweep(size: int, seed: int) -> strat.RopeCase:
+    """Positions 0..T-1 at head dim 128: the angle error of float32 tables grows with T."""
+    return strat.RopeCase(B=1, H=2, T=size, D=128, positions="arange", seed=seed)
+
+
+ROPE = register_op(OpSpec(
+    name="rope",
+    convention="fn(x, positions, *, base) -> y; x [B,H,T,D], positions int64 [T]; layout/rotary_dim fixed "
+               "per check() call",
+    source="Su et al. 2021 (RoFormer); spec attention.md 5.1",
+    features=frozenset(),
+    options={"layout": "half", "rotary_dim": None},
+    strategy=lambda features, dtype, opts: strat.rope_cases(layout=opts["layout"],
+                                                            rotary_dim=opts["rotary_dim"]),
+    call=lambda fn, t, case, opts: fn(t["x"], t["positions"], base=case.base),
+    gold=lambda case, a, opts: ref.rope(a["x"], a["positions"], **_rope_kwargs(case, opts)),
+    gold_vjp=lambda case, a, g, opts: {"x": ref.rope_vjp(g["out"], a["positions"], **_rope_kwargs(case, opts))},
+    baseline=lambda opts: functools.partial(naive.rope, layout=opts["layout"], rotary_dim=opts["rotary_dim"]),
+    differentiable=("x",),
+    size=lambda case: case.T,
+    tolerance="op.rope",
+    validate_options=_rope_options,
+    sweep=_sweep,
+    sweep_sizes=(16, 256, 4096, 32768),
+))
