@@ -51,3 +51,12 @@ __all__ = [
     "softmax_attention_vjp",
     "visibility_mask",
 ]
+
+# Family modules (reference/<family>.py) are discovered by name and export their oracles via __all__.
+from veriformer.discovery import import_family_modules as _discover
+
+_CORE = {"backends", "softmax", "attention", "rope"}
+for _module in _discover(__name__, __path__, lambda n: not n.startswith("_") and n not in _CORE):
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+    __all__ += list(_module.__all__)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import reference as ref
 from .fast import naive
 from .torchio import to_numpy
 
-__all__ = ["IMPLEMENTATIONS", "Implementation", "oracle_attention", "oracle_rope", "torch_sdpa"]
+__all__ = ["IMPLEMENTATIONS", "Implementation", "oracle_attention", "oracle_rope", "register_implementation",
+           "torch_sdpa"]
 
 
 @dataclass(frozen=True)
@@ -88,4 +88,19 @@ IMPLEMENTATIONS.append(Implementation(
     "naive_torch[half, rotary_dim=32]", "rope", functools.partial(naive.rope, layout="half", rotary_dim=32),
     grad=True, options={"layout": "half", "rotary_dim": 32}, note="partial rotary"))
 
-_ = np  # numpy is used by the wrapped oracles' inputs
+
+
+def register_implementation(impl: Implementation) -> Implementation:
+    """Add an implementation to the report and the catalogue tests (families call this from
+    ``veriformer/impl_<family>.py``)."""
+    if any(i.name == impl.name and i.op == impl.op for i in IMPLEMENTATIONS):
+        raise ValueError(f"implementation {impl.name!r} of op {impl.op!r} registered twice")
+    IMPLEMENTATIONS.append(impl)
+    return impl
+
+
+import os  # noqa: E402
+
+from .discovery import import_family_modules  # noqa: E402
+
+import_family_modules(__package__, [os.path.dirname(__file__)], lambda n: n.startswith("impl_"))

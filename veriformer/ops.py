@@ -66,4 +66,8 @@ def get_op(name: str) -> OpSpec:
     return OPS[name]
 
 
-from . import op_attention, op_rope  # noqa: E402, F401  (register the ops of each family)
+import os  # noqa: E402
+
+from .discovery import import_family_modules  # noqa: E402
+
+import_family_modules(__package__, [os.path.dirname(__file__)], lambda n: n.startswith("op_"))
