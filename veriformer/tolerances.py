@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["TOLERANCES", "Tolerance", "tolerance"]
+__all__ = ["TOLERANCES", "Tolerance", "register_tolerance", "tolerance"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,13 @@ def tolerance(key: str) -> Tolerance:
         return TOLERANCES[key]
     except KeyError:
         raise KeyError(f"no tolerance row {key!r}; known: {sorted(TOLERANCES)}") from None
+
+
+def register_tolerance(row: Tolerance) -> Tolerance:
+    """Add a row (families register theirs next to their ops, in ``veriformer/op_<family>.py``)."""
+    if row.key in TOLERANCES and TOLERANCES[row.key] != row:
+        raise ValueError(f"tolerance row {row.key!r} registered twice with different values")
+    if not row.reason:
+        raise ValueError(f"tolerance row {row.key!r} needs a reason")
+    TOLERANCES[row.key] = row
+    return row
