@@ -82,13 +82,36 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0,
         d["note"] = impl.note
         checks.append(d)
         tick(f"check {impl.name}")
+    sweep = _length_sweep(impls, device, profile, seed)
     targets = list(LAWS) + sorted({t for m in MUTANTS.values() for t in m.caught_by if t.startswith("op:")})
     matrix = [{"mutant": m["name"], "cells": {t: m["caught"].get(t) for t in targets}} for m in mutants]
     return {"environment": _environment(device, profile, seed), "seconds": round(time.time() - t0, 1),
             "tolerances": [vars(t) for t in TOLERANCES.values()], "laws": laws, "mutants": mutants,
-            "kill_matrix": {"targets": targets, "rows": matrix}, "checks": checks,
+            "kill_matrix": {"targets": targets, "rows": matrix}, "checks": checks, "length_sweep": sweep,
             "passed": all(x["passed"] for x in laws) and all(m["killed"] for m in mutants)
             and all(c["passed"] for c in checks)}
+
+
+def _length_sweep(impls: list[Any], device: str, profile: str, seed: int) -> list[dict[str, Any]]:
+    """Error of each implementation's output on the op's fixed sweep shapes at growing sequence length
+    (3 seeds per length; more lengths in the deep profile).  Rows: impl, op, dtype, size, max abs, ratio."""
+    from .ops import OPS
+
+    rows: list[dict[str, Any]] = []
+    for impl in impls:
+        spec = OPS[impl.op]
+        if spec.sweep is None:
+            continue
+        sizes = spec.sweep_sizes if profile == "deep" else spec.sweep_sizes[:-1]
+        cases = [spec.sweep(n, seed + i) for n in sizes for i in range(3)]
+        r = check(impl.fn, op=impl.op, dtypes=DTYPES, device=device, cases=cases, name=impl.name,
+                  **impl.options)
+        for c in r.cases:
+            v = c.verdicts[0] if c.verdicts else None
+            rows.append({"impl": impl.name, "op": impl.op, "dtype": c.dtype, "size": c.size, "passed": c.passed,
+                         "max_abs": v.candidate.max_abs if v else None, "ratio": v.ratio if v else None,
+                         "baseline_max_abs": v.baseline.max_abs if v else None})
+    return rows
 
 
 def _g(x: Any) -> str:
@@ -117,6 +140,20 @@ def to_markdown(rep: dict[str, Any]) -> str:
                        f"{'yes' if f['passed'] else '**NO**'} | {_g(f['max_ratio'])} | {_g(f['max_margin'])} | "
                        f"{_g(f['max_abs'])} | {_g(f['max_ulp'])} | {_g(f['rel_rms'])} | "
                        f"{_g(f['baseline_max_abs'])} |")
+    sweep = rep.get("length_sweep") or []
+    for op in sorted({r["op"] for r in sweep}):
+        rows = [r for r in sweep if r["op"] == op]
+        sizes = sorted({r["size"] for r in rows})
+        out += ["", f"## {op}: error vs sequence length (fixed shapes, median max abs of 3 seeds)", "",
+                "| implementation | dtype | " + " | ".join(f"len {n}" for n in sizes) + " |",
+                "|---|---|" + "---|" * len(sizes)]
+        for impl, dt in dict.fromkeys((r["impl"], r["dtype"]) for r in rows):
+            cells = []
+            for n in sizes:
+                errs = [r["max_abs"] for r in rows if (r["impl"], r["dtype"], r["size"]) == (impl, dt, n)
+                        and r["max_abs"] is not None]
+                cells.append(_g(float(np.median(errs))) if errs else "—")
+            out.append(f"| {impl} | {dt} | " + " | ".join(cells) + " |")
     out += ["", "ratio = max abs error of the implementation / that of the naive torch baseline in the same "
             "dtype (figures include gradients where grad is True).", "", "## Mutants (planted bugs)", "",
             "| mutant | planted in | killed | description |", "|---|---|---|---|"]
@@ -150,36 +187,39 @@ def _plots(rep: dict[str, Any]) -> list[tuple[str, str]]:
 
     figs = []
     colors = {"float16": "tab:red", "bfloat16": "tab:orange", "float32": "tab:blue", "float64": "tab:green"}
-    for op in sorted({c["op"] for c in rep["checks"]}):
-        fig, ax = plt.subplots(figsize=(7, 3.6))
-        for c in rep["checks"]:
-            if c["op"] != op:
-                continue
-            for case in c["cases"]:
-                out = next((v for v in case["verdicts"] if v["output"] == "out"), None)
-                if out and out["candidate"]["max_abs"] > 0:
-                    ax.scatter(case["size"], out["candidate"]["max_abs"], s=9, alpha=0.6,
-                               color=colors.get(case["dtype"], "k"),
-                               marker="o" if "naive" not in c["name"] else "x")
-        for dt, col in colors.items():
-            ax.scatter([], [], color=col, label=dt)
+    sweep = rep.get("length_sweep") or []
+    for op in sorted({r["op"] for r in sweep}):
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        impls = sorted({r["impl"] for r in sweep if r["op"] == op})
+        styles = ["-o", "--x", ":s", "-.^", "-v", "--d"]
+        for k, impl in enumerate(impls):
+            for dt, col in colors.items():
+                pts = sorted({r["size"] for r in sweep if (r["op"], r["impl"], r["dtype"]) == (op, impl, dt)})
+                ys = [float(np.median([r["max_abs"] for r in sweep if (r["op"], r["impl"], r["dtype"], r["size"])
+                                       == (op, impl, dt, n)])) for n in pts]
+                if pts and all(y > 0 for y in ys):
+                    ax.plot(pts, ys, styles[k % len(styles)], color=col, ms=4, lw=1,
+                            label=f"{impl} {dt}")
+        ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("sequence length (S for attention, T for rope)")
-        ax.set_ylabel("max abs error of output vs fp64")
-        ax.set_title(f"{op}: error vs sequence length (x = naive baseline)")
-        ax.legend(fontsize=7)
+        ax.set_xlabel("sequence length")
+        ax.set_ylabel("max abs error vs fp64 oracle (median of 3)")
+        ax.set_title(f"{op}: error vs sequence length")
+        ax.legend(fontsize=6, ncol=2)
         figs.append((f"{op}: error vs sequence length", _png(fig)))
         plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    lo, hi = -4.0, 4.0
+    bins = np.linspace(lo, hi, 33)
     for dt, col in colors.items():
         r = [v["ratio"] for c in rep["checks"] if "naive" not in c["name"] for case in c["cases"]
-             if case["dtype"] == dt for v in case["verdicts"] if 0 < v["ratio"] < float("inf")]
+             if case["dtype"] == dt for v in case["verdicts"] if v["ratio"] > 0]
         if r:
-            ax.hist(np.log10(r), bins=30, alpha=0.5, color=col, label=dt)
+            ax.hist(np.clip(np.log10(np.minimum(r, 1e300)), lo, hi), bins=bins, alpha=0.5, color=col, label=dt)
     ax.axvline(np.log10(2.0), color="k", ls="--", lw=1)
-    ax.set_xlabel("log10(error / naive baseline error)  (rho = 2 dashed)")
-    ax.set_ylabel("outputs")
-    ax.set_title("ratio distribution (non-naive implementations, outputs and gradients)")
+    ax.set_xlabel("log10(error / naive baseline error), clipped to [-4, 4]  (rho = 2 dashed)")
+    ax.set_ylabel("outputs and gradients")
+    ax.set_title("ratio distribution (non-naive implementations); the verdict also has an ulp floor")
     ax.legend(fontsize=7)
     figs.append(("ratio distribution", _png(fig)))
     plt.close(fig)
