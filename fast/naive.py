@@ -7,6 +7,7 @@ functions define ``naive``.  They follow the op calling conventions of ``verifor
 from __future__ import annotations
 
 import torch
+
 from veriformer.reference.attention import visibility_mask
 from veriformer.reference.rope import rope_pairs
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from veriformer.reference import MP
 
 from veriformer.claims import Agreement
+from veriformer.reference import MP
 from veriformer.registry import law
 
 from .strategies import ATTENTION_FEATURES, AttentionCase, attention_cases

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from veriformer.reference import MP
 
 from veriformer.claims import Agreement
+from veriformer.reference import MP
 from veriformer.registry import law
 
 from .strategies import RopeCase, rope_cases

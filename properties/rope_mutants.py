@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from veriformer.fast import naive
 
 from veriformer import reference as ref
+from veriformer.fast import naive
 from veriformer.registry import mutant
 
 # -- oracle mutants ---------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ import pytest
 import torch
 from hypothesis import find, settings
 from hypothesis import strategies as st
-from veriformer.fast import naive
-from veriformer.properties.strategies import AttentionCase, attention_cases, rope_cases
 
 import veriformer
+from veriformer.fast import naive
 from veriformer.implementations import oracle_attention, torch_sdpa
+from veriformer.properties.strategies import AttentionCase, attention_cases, rope_cases
 
 FEATURES = {"causal", "gqa", "window", "sinks", "mask"}
 
