@@ -80,3 +80,19 @@ def test_readme_law_example_runs_and_its_mutant_is_caught() -> None:
     finally:
         LAWS.pop("rope.double_rotation", None)
         MUTANTS.pop("rope.one_based_positions", None)
+
+
+def test_report_end_to_end_on_a_small_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from veriformer import report
+    from veriformer.implementations import IMPLEMENTATIONS
+    from veriformer.registry import LAWS, MUTANTS
+
+    monkeypatch.setattr(report, "LAWS", {k: v for k, v in LAWS.items() if k == "rope.composition"})
+    monkeypatch.setattr(report, "MUTANTS", {k: v for k, v in MUTANTS.items() if k == "rope.table_wraps_at_4096"})
+    monkeypatch.setattr(report, "IMPLEMENTATIONS", [i for i in IMPLEMENTATIONS if i.name == "naive_torch[half]"])
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "conformance.json").read_text())
+    assert rep["passed"] and rep["environment"]["seed"] == 0 and rep["length_sweep"]
+    assert rep["kill_matrix"]["rows"][0]["cells"]["rope.composition"] is True
+    assert "data:image/png;base64," in (tmp_path / "conformance.html").read_text()
+    assert "## Kill matrix" in (tmp_path / "conformance.md").read_text()

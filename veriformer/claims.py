@@ -78,8 +78,9 @@ class Agreement:
         allowed = self.atol if self.atol is not None else \
             tolerance(self.tolerance).factor * self.terms * U64 * scale
         max_abs = float(err.max()) if err.size else 0.0
-        norm = float(np.sqrt(np.sum(np.abs(np.where(fin, b, 0.0)) ** 2)))
-        rel_rms = float(np.sqrt(np.sum(err**2))) / norm if norm > 0 else (0.0 if max_abs == 0 else np.inf)
+        with np.errstate(over="ignore"):
+            norm = float(np.sqrt(np.sum(np.abs(np.where(fin, b, 0.0)) ** 2)))
+            rel_rms = float(np.sqrt(np.sum(err**2))) / norm if norm > 0 else (0.0 if max_abs == 0 else np.inf)
         max_ulp = max_abs / (U64 * 2 * scale) if scale > 0 else (0.0 if max_abs == 0 else np.inf)
         margin = max_abs / allowed if allowed > 0 else (0.0 if max_abs == 0 else np.inf)
         detail = ""
