@@ -1,0 +1,226 @@
+"""Hypothesis strategies for the linear-attention family: linear attention with decay / gates (fla
+simple-GLA layout), Transformer-VQ attention, Performer random features and GAU / FLASH.
+
+Each strategy draws a small printable case dataclass with a seed; ``case.arrays()`` builds the float64
+inputs deterministically.  Corners reached on purpose: T = 1, chunk sizes 1, T, > T and not dividing T,
+decay lambda = 0 and 1e-20 (where ``Lambda^{-1}`` overflows), strong gates (exp(sum g) ~ 1e-30), batch
+sizes 2 (state leaks between sequences), initial states, ties in the VQ argmin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+__all__ = [
+    "DECAYS",
+    "LA_FEATURES",
+    "FlashCase",
+    "LinearAttentionCase",
+    "PerformerCase",
+    "VQCase",
+    "flash_cases",
+    "linear_attention_cases",
+    "performer_cases",
+    "vq_cases",
+]
+
+LA_FEATURES = frozenset({"gate", "initial_state"})
+# per-head decay sets: none, ALiBi-style exp(-slope), degenerate ones (0 keeps only the current token;
+# 1e-20 overflows a literal Lambda^{-1} at block length >= 16)
+DECAYS = (None, "alibi", "mixed", "zero", "tiny", "one")
+_DECAY_VALUES = {"mixed": (0.99, 0.5, 0.1, 1e-3), "zero": (0.0,), "tiny": (1e-20,), "one": (1.0,)}
+
+
+@dataclass(frozen=True)
+class LinearAttentionCase:
+    """Inputs of linear attention: q/k [B, T, H, K], v [B, T, H, V], optional log-gates g [B, T, H]
+    (uniform in [-gate, 0]), per-head decay [H], initial state [B, H, K, V] and flags."""
+
+    B: int
+    T: int
+    H: int
+    K: int
+    V: int
+    gate: float | None = None
+    decay: str | None = None
+    initial_state: bool = False
+    causal: bool = True
+    feature_map: str = "identity"
+    normalize: bool = False
+    output_final_state: bool = False
+    amp: float = 1.0
+    scale: float | None = None
+    seed: int = 0
+
+    @property
+    def scale_value(self) -> float:
+        return self.K**-0.5 if self.scale is None else self.scale
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        out = {"q": rng.standard_normal((self.B, self.T, self.H, self.K)) * self.amp,
+               "k": rng.standard_normal((self.B, self.T, self.H, self.K)) * self.amp,
+               "v": rng.standard_normal((self.B, self.T, self.H, self.V))}
+        if self.gate is not None:
+            out["g"] = -rng.random((self.B, self.T, self.H)) * self.gate
+        if self.decay is not None:
+            if self.decay == "alibi":
+                h = np.arange(self.H)
+                out["decay"] = np.exp(-np.power(2.0, -8.0 * (h + 1) / self.H))
+            else:
+                vals = _DECAY_VALUES[self.decay]
+                out["decay"] = np.array([vals[h % len(vals)] for h in range(self.H)])
+        if self.initial_state:
+            out["initial_state"] = rng.standard_normal((self.B, self.H, self.K, self.V))
+        return out
+
+    def kwargs(self, a: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Keyword arguments of the linear_attention oracles for this case."""
+        return {"g": a.get("g"), "decay": a.get("decay"), "scale": self.scale, "causal": self.causal,
+                "feature_map": self.feature_map, "normalize": self.normalize,
+                "initial_state": a.get("initial_state"), "output_final_state": self.output_final_state}
+
+
+@st.composite
+def linear_attention_cases(draw: Any, *, max_T: int = 24, head_dims: tuple[int, ...] = (1, 2, 3, 4, 8, 16),
+                           gate: bool = True, decay: bool = True, initial_state: bool = True,
+                           noncausal: bool = True, normalize: bool = True, feature_maps: bool = True,
+                           final_state: bool | None = None, op: bool = False) -> LinearAttentionCase:
+    """Linear-attention cases; each flag enables a feature.  Normalised cases use a positive feature map
+    and no state; non-causal cases carry no decay.  ``op=True`` draws only what op ``linear_attention``
+    takes (identity map, unnormalised, causal, decay folded into g)."""
+    B = draw(st.integers(1, 2))
+    H = draw(st.sampled_from((1, 2, 4)))
+    T = draw(st.one_of(st.just(1), st.integers(1, max_T)))
+    K = draw(st.sampled_from(head_dims))
+    V = K if draw(st.booleans()) else draw(st.sampled_from(head_dims))
+    causal = not (noncausal and draw(st.integers(0, 4)) == 0)
+    norm = normalize and draw(st.integers(0, 3)) == 0
+    fmap = "identity"
+    if feature_maps:
+        fmap = draw(st.sampled_from(("elu1", "relu"))) if norm else draw(st.sampled_from(
+            ("identity", "identity", "elu1", "relu")))
+    g = draw(st.one_of(st.none(), st.sampled_from((0.05, 1.0, 5.0)))) if gate and causal else None
+    dec = draw(st.sampled_from(DECAYS)) if decay and causal else None
+    init = initial_state and not norm and draw(st.booleans())
+    fs = (draw(st.booleans()) if final_state is None else final_state) and not norm
+    amp = draw(st.sampled_from((1.0, 0.1, 3.0)))
+    scale = None if op else draw(st.sampled_from((None, None, 1.0, 0.25)))
+    return LinearAttentionCase(B, T, H, K, V, g, dec, init, causal, fmap, norm, fs, amp, scale,
+                               draw(st.integers(0, 2**32 - 1)))
+
+
+@dataclass(frozen=True)
+class VQCase:
+    """Inputs of Transformer-VQ attention: q/k [B, H, T, D], v [B, H, T, Dv], codebook [Hc, C, D]
+    (Hc = H or 1).  Keys are noisy copies of codebook rows (``noise`` = relative noise level), so the
+    assignment is unambiguous except in ``ties`` cases, where some keys (0) are exactly equidistant from
+    codes 0 and 1 (code 1 = -code 0)."""
+
+    B: int
+    H: int
+    T: int
+    D: int
+    Dv: int
+    C: int
+    shared_codebook: bool = False
+    noise: float = 0.1
+    ties: bool = False
+    one_code: bool = False
+    causal: bool = False
+    amp: float = 1.0
+    scale: float | None = None
+    seed: int = 0
+
+    @property
+    def scale_value(self) -> float:
+        return self.D**-0.5 if self.scale is None else self.scale
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        Hc = 1 if self.shared_codebook else self.H
+        cb = rng.standard_normal((Hc, self.C, self.D)) * self.amp
+        z = rng.integers(0, 1 if self.one_code else self.C, (self.B, self.H, self.T))
+        rows = cb[np.zeros_like(z) if Hc == 1 else np.arange(self.H)[None, :, None], z]
+        k = rows + self.noise * self.amp * rng.standard_normal(rows.shape)
+        if self.ties and self.C >= 2:  # code 1 = -code 0 exactly, keys 0: ||0 - c0||^2 == ||0 - c1||^2 bitwise
+            cb[:, 0] *= 0.25
+            cb[:, 1] = -cb[:, 0]
+            k = np.where((rng.random(z.shape) < 0.3)[..., None], 0.0, k)
+        q = rng.standard_normal((self.B, self.H, self.T, self.D)) * self.amp
+        v = rng.standard_normal((self.B, self.H, self.T, self.Dv))
+        return {"q": q, "k": k, "v": v, "codebook": cb}
+
+
+@st.composite
+def vq_cases(draw: Any, *, max_T: int = 20, ties: bool = True, op: bool = False) -> VQCase:
+    """Transformer-VQ cases: codebook sizes 1..12, shared or per-head codebooks, noise levels up to 0.5,
+    ties (off for ops: a tie is resolved by rounding in low precision), all keys on one code."""
+    H = draw(st.sampled_from((1, 2)))
+    return VQCase(B=draw(st.integers(1, 2)), H=H, T=draw(st.one_of(st.just(1), st.integers(1, max_T))),
+                  D=draw(st.sampled_from((1, 2, 4, 8, 16))), Dv=draw(st.sampled_from((1, 3, 8))),
+                  C=draw(st.integers(1, 12)), shared_codebook=draw(st.booleans()),
+                  noise=draw(st.sampled_from((0.0, 0.05, 0.2) if op else (0.0, 0.05, 0.2, 0.5))),
+                  ties=ties and draw(st.integers(0, 4)) == 0, one_code=draw(st.integers(0, 5)) == 0,
+                  causal=draw(st.booleans()), amp=draw(st.sampled_from((1.0, 0.3, 2.0))),
+                  scale=draw(st.sampled_from((None, None, 1.0))), seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@dataclass(frozen=True)
+class PerformerCase:
+    """A query/key pair (d dims) with ||q + k||^2 = ``mix`` (<= 1, where the relative variance
+    e^{||q+k||^2} - 1 stays small and Monte-Carlo tests are not heavy-tailed), and a seed for features."""
+
+    d: int
+    m: int
+    mix: float
+    seed: int
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        u = rng.standard_normal(self.d)
+        s = u / np.linalg.norm(u) * np.sqrt(self.mix)  # q + k
+        w = rng.standard_normal(self.d) * 0.4  # q - k
+        return {"q": (s + w) / 2, "k": (s - w) / 2}
+
+
+@st.composite
+def performer_cases(draw: Any, max_d: int = 16) -> PerformerCase:
+    """Performer cases: d in {1, 2, 4, 8, 16}, m in {1, 4, 16}, ||q + k||^2 in {0.05, 0.3, 1}."""
+    d = draw(st.sampled_from(tuple(x for x in (1, 2, 4, 8, 16) if x <= max_d)))
+    return PerformerCase(d=d, m=draw(st.sampled_from((1, 4, 16))), mix=draw(st.sampled_from((0.05, 0.3, 1.0))),
+                         seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@dataclass(frozen=True)
+class FlashCase:
+    """FLASH mixed-chunk attention inputs: four [B, n, s] heads (q/k quad, q/k lin) and v [B, n, e];
+    chunk size c (any, the last chunk may be short)."""
+
+    B: int
+    n: int
+    s: int
+    e: int
+    chunk: int
+    causal: bool
+    seed: int
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        shp = (self.B, self.n, self.s)
+        return {"q_quad": rng.standard_normal(shp), "k_quad": rng.standard_normal(shp),
+                "q_lin": rng.standard_normal(shp), "k_lin": rng.standard_normal(shp),
+                "v": rng.standard_normal((self.B, self.n, self.e))}
+
+
+@st.composite
+def flash_cases(draw: Any, max_n: int = 24) -> FlashCase:
+    """FLASH cases: n in [1, max_n], chunk sizes 1..n+2 (c = 1, c = n, c > n, c not dividing n)."""
+    n = draw(st.one_of(st.just(1), st.integers(1, max_n)))
+    return FlashCase(B=draw(st.integers(1, 2)), n=n, s=draw(st.sampled_from((1, 2, 4, 8))),
+                     e=draw(st.sampled_from((1, 3, 8))), chunk=draw(st.integers(1, n + 2)),
+                     causal=draw(st.booleans()), seed=draw(st.integers(0, 2**32 - 1)))

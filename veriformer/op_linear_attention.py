@@ -1,0 +1,192 @@
+"""Ops of the linear-attention family.
+
+* ``linear_attention``: ``fn(q, k, v, *, g=None, scale: float, initial_state=None,
+  output_final_state: bool) -> (o, final_state)`` — fla's simple-GLA convention: q, k [B, T, H, K],
+  v [B, T, H, V], log-gates g [B, T, H] (<= 0; feature ``"gate"``), initial_state [B, H, K, V] (feature
+  ``"initial_state"``); o [B, T, H, V], final_state [B, H, K, V] or None when not requested.
+  Semantics: ``S_t = exp(g_t) S_{t-1} + k_t v_t^T``, ``o_t = scale q_t^T S_t``
+  (:mod:`veriformer.reference.linear_attention`).
+* ``vq_attention``: ``fn(q, k, v, codebook, *, causal: bool, scale: float) -> o`` — Transformer-VQ:
+  q, k [B, H, T, D], v [B, H, T, Dv], codebook [H or 1, C, D]; keys are quantised inside (nearest code,
+  first index on ties) and attended densely; gradients are straight-through (dk = dk_hat, no gradient to
+  the codebook).  Semantics: :mod:`veriformer.reference.vq_attention`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import reference as ref
+from .fast import naive_linear_attention as naive
+from .ops import OpSpec, register_op
+from .properties.linear_attention_strategies import (
+    LA_FEATURES,
+    LinearAttentionCase,
+    VQCase,
+    linear_attention_cases,
+    vq_cases,
+)
+from .tolerances import Tolerance, register_tolerance
+
+__all__ = ["LINEAR_ATTENTION", "VQ_ATTENTION"]
+
+
+register_tolerance(Tolerance("op.linear_attention", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over the naive quadratic form in the input dtype; a 4 ulp floor at each element and 2 ulp at "
+    "the sum of |summands| of each output (|scale| sum_s D_ts |q_t.k_s||v_s| + |scale| d0_t |q_t||S0|): "
+    "rounding each score, decay weight or state entry once to the dtype moves the output by up to "
+    "u sum|x|, and a chunked or recurrent kernel rounds different intermediates than the baseline, so a "
+    "lucky baseline must not fail it.")))
+register_tolerance(Tolerance("op.linear_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Gradients are sums of T (dq, dk, dv) products with the same structure as the forward (M = scale dO V^T "
+    "(.) D); 8 ulp at each element and at the |summand| sums (Cauchy-Schwarz), twice the forward floor "
+    "because each gradient is a product of two rounded matmuls.")))
+register_tolerance(Tolerance("op.vq_attention", rho=2.0, floor_ulps=4.0, reason=(
+    "Dense softmax over quantised keys: as op.softmax_attention (4 ulp floor and 4 ulp x max|logit| at "
+    "max|v|).  Strategies keep keys near their codes (noise <= 0.2 x code scale, no ties), so the argmin "
+    "is the same in every dtype and quantisation itself adds no error.")))
+register_tolerance(Tolerance("op.vq_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Straight-through: dq, dk (= dk_hat), dv are the softmax-attention gradients at k_hat; as "
+    "op.softmax_attention.grad.")))
+
+
+# -- linear_attention -------------------------------------------------------------------------------
+
+
+def _la_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: LinearAttentionCase,
+             opts: dict[str, Any]) -> Any:
+    kw: dict[str, Any] = {"scale": case.scale_value, "output_final_state": case.output_final_state}
+    if "g" in t:
+        kw["g"] = t["g"]
+    if "initial_state" in t:
+        kw["initial_state"] = t["initial_state"]
+    return fn(t["q"], t["k"], t["v"], **kw)
+
+
+def _la_kwargs(case: LinearAttentionCase, a: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {"g": a.get("g"), "scale": case.scale_value, "initial_state": a.get("initial_state")}
+
+
+def _la_gold(case: LinearAttentionCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    o, S = ref.linear_attention(a["q"], a["k"], a["v"], output_final_state=case.output_final_state,
+                                **_la_kwargs(case, a))
+    return {"o": o} if S is None else {"o": o, "final_state": S}
+
+
+def _la_vjp(case: LinearAttentionCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray],
+            opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    d = ref.linear_attention_vjp(a["q"], a["k"], a["v"], cots["o"], grad_final_state=cots.get("final_state"),
+                                 **_la_kwargs(case, a))
+    return {"q": d["dq"], "k": d["dk"], "v": d["dv"]}
+
+
+def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
+                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    """(0.5, sum of |summands|) per output and (1, sum of |summands|) per gradient, with the actual decays
+    D_ts = exp(G_t - G_s) and d0_t = exp(G_t) (see the tolerance rows)."""
+    sc = abs(case.scale_value)
+    Q, Kk, V = (np.abs(np.moveaxis(a[n], 1, 2)) for n in ("q", "k", "v"))
+    T = case.T
+    if "g" in a:
+        G = np.cumsum(np.moveaxis(a["g"], 1, 2), axis=-1)  # [B, H, T]
+        D = np.exp(np.where(np.tri(T, dtype=bool), G[..., :, None] - G[..., None, :], -np.inf))
+        d0 = np.exp(G)[..., None]
+    else:
+        D, d0 = np.tri(T), np.ones((1, 1, T, 1))
+    S0 = np.abs(a["initial_state"]) if "initial_state" in a else np.zeros((1, 1, case.K, case.V))
+    A = sc * (Q @ np.swapaxes(Kk, -1, -2)) * D
+    wl = D[..., T - 1, :][..., None]  # decay from token s to the end
+    out = {"o": (0.5, float((A @ V + sc * (Q * d0) @ S0).max())),
+           "final_state": (0.5, float((np.swapaxes(Kk * wl, -1, -2) @ V + d0[..., T - 1:, :] * S0).max()))}
+    if cots is not None:
+        dO = np.abs(np.moveaxis(cots["o"], 1, 2))
+        dS = np.abs(cots["final_state"]) if "final_state" in cots else np.zeros((1, 1, case.K, case.V))
+        M = sc * (dO @ np.swapaxes(V, -1, -2)) * D
+        out.update({"dq": (1.0, float((M @ Kk + sc * (dO * d0) @ np.swapaxes(S0, -1, -2)).max())),
+                    "dk": (1.0, float((np.swapaxes(M, -1, -2) @ Q + wl * (V @ np.swapaxes(dS, -1, -2))).max())),
+                    "dv": (1.0, float((np.swapaxes(A, -1, -2) @ dO + wl * (Kk @ dS)).max()))})
+    return out
+
+
+def _la_sweep(size: int, seed: int) -> LinearAttentionCase:
+    """Gated causal linear attention, B=1, H=2, K=V=64, gates in [-0.05, 0]: a GLA/RetNet layer."""
+    return LinearAttentionCase(B=1, T=size, H=2, K=64, V=64, gate=0.05, output_final_state=True, seed=seed)
+
+
+LINEAR_ATTENTION = register_op(OpSpec(
+    name="linear_attention",
+    convention="fn(q, k, v, *, g=None, scale, initial_state=None, output_final_state) -> (o, final_state); "
+               "q/k [B,T,H,K], v [B,T,H,V], g [B,T,H] log-decay <= 0, state [B,H,K,V]",
+    source="fla-org/flash-linear-attention simple GLA (chunk_simple_gla); Qin et al. 2024; spec attention.md 8",
+    features=LA_FEATURES,
+    options={},
+    strategy=lambda features, dtype, opts: linear_attention_cases(
+        gate="gate" in features, initial_state="initial_state" in features, decay=False, noncausal=False,
+        normalize=False, feature_maps=False, op=True, max_T=24, head_dims=(1, 2, 4, 8, 16)),
+    call=_la_call,
+    gold=_la_gold,
+    gold_vjp=_la_vjp,
+    baseline=lambda opts: naive.linear_attention,
+    differentiable=("q", "k", "v"),
+    size=lambda case: case.T,
+    tolerance="op.linear_attention",
+    conditioning=_la_conditioning,
+    outputs=("o", "final_state"),
+    sweep=_la_sweep,
+    sweep_sizes=(16, 64, 256),
+))
+
+
+# -- vq_attention -----------------------------------------------------------------------------------
+
+
+def _vq_gold(case: VQCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> np.ndarray:
+    return ref.vq_attention(a["q"], a["k"], a["v"], a["codebook"], causal=case.causal, scale=case.scale_value)
+
+
+def _vq_vjp(case: VQCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray],
+            opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    dq, dk, dv = ref.vq_attention_vjp(a["q"], a["k"], a["v"], a["codebook"], cots["out"], causal=case.causal,
+                                      scale=case.scale_value)
+    return {"q": dq, "k": dk, "v": dv}
+
+
+def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
+                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    """As softmax attention at the quantised keys: L = max|logit| at max|v| (and Cauchy-Schwarz summand
+    bounds for the gradients, see op_attention._attention_conditioning)."""
+    _, k_hat = ref.vq_quantize(a["k"], a["codebook"])
+
+    def rn(x: np.ndarray) -> float:
+        return float(np.linalg.norm(x, axis=-1).max())
+
+    L = abs(case.scale_value) * rn(a["q"]) * rn(k_hat)
+    out = {"out": (L, float(np.abs(a["v"]).max()))}
+    if cots is not None:
+        common = 2 * abs(case.scale_value) * rn(cots["out"]) * rn(a["v"])
+        out.update({"dq": (1 + L, common * rn(k_hat)), "dk": (1 + L, common * rn(a["q"])),
+                    "dv": (1 + L, case.T * float(np.abs(cots["out"]).max()))})
+    return out
+
+
+VQ_ATTENTION = register_op(OpSpec(
+    name="vq_attention",
+    convention="fn(q, k, v, codebook, *, causal, scale) -> o; q/k [B,H,T,D], v [B,H,T,Dv], codebook [H|1,C,D]",
+    source="Lingle 2023 (Transformer-VQ); spec attention.md 1",
+    features=frozenset(),
+    options={},
+    strategy=lambda features, dtype, opts: vq_cases(ties=False, op=True),
+    call=lambda fn, t, case, opts: fn(t["q"], t["k"], t["v"], t["codebook"], causal=case.causal,
+                                      scale=case.scale_value),
+    gold=_vq_gold,
+    gold_vjp=_vq_vjp,
+    baseline=lambda opts: naive.vq_attention,
+    differentiable=("q", "k", "v"),
+    size=lambda case: case.T,
+    tolerance="op.vq_attention",
+    conditioning=_vq_conditioning,
+))
