@@ -1,0 +1,264 @@
+"""State-space ops for ``veriformer.check``.
+
+* ``ssm_convolution``: ``fn(u, kernel) -> y`` — causal long convolution ``y_k = sum_{j<=k} K_j u_{k-j}`` per
+  channel; u [B, C, L], kernel [C, L], y [B, C, L].  Differentiable in u and kernel.
+* ``s4d_kernel``: ``fn(log_dt, A, B, C, L) -> K`` — S4D ZOH Vandermonde kernel ``K = 2 Re sum_n C B (e^{dt A} - 1)/A
+  e^{l dt A}``; log_dt [H] real in the test dtype; A, B, C [H, N2] **complex64** (complex128 when the test dtype is
+  float64), whose real and imaginary parts are the test-dtype values (``check()`` rounds the parts, which the
+  case stores as separate real arrays, so gold and candidate see identical numbers); K [H, L] in the test dtype.
+* ``selective_scan``: mamba's ``selective_scan_fn`` / ``selective_scan_ref`` signature ``fn(u, delta, A, B, C,
+  D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False)``; outputs ("out",
+  "last_state"); real A.  Features: D, z, delta_bias, delta_softplus, return_last_state, variable_BC, grouped_BC.
+* ``ssd_scan``: ``fn(X, A, B, C, chunk_size, initial_states=None) -> (Y, final_state)`` with mamba's
+  ``ssd_minimal_discrete`` layouts (B/C per head [b, l, h, n]; initial/final state [b, h, p, n]).
+
+Semantics: :mod:`veriformer.reference.s4`, :mod:`~veriformer.reference.selective_scan`,
+:mod:`~veriformer.reference.ssd`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import reference as ref
+from .fast import naive_ssm
+from .ops import OpSpec, register_op
+from .properties import ssm_strategies as sst
+from .tolerances import Tolerance, register_tolerance
+
+__all__ = ["S4D_KERNEL", "SELECTIVE_SCAN", "SSD_SCAN", "SSM_CONVOLUTION"]
+
+_FLOOR_REASON = ("plus a {f} ulp floor at each element and {f} ulp at the size of the summands (|u| * |K| "
+                 "convolved, or the scan run on absolute values): rounding each summand once to the test dtype "
+                 "is an error any correct kernel may incur.")
+
+register_tolerance(Tolerance("op.ssm_convolution", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over the naive rfft convolution (float32 FFT for half inputs, float64 for float64): an FFT "
+    "convolution has a normwise error ~ u log2(2L) ||K|| ||u|| (Higham 2002, 24.1) that a direct sum need not "
+    "match element by element; " + _FLOOR_REASON.format(f=4))))
+register_tolerance(Tolerance("op.ssm_convolution.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "The VJP is two correlations of the same length (du with K, dK with u summed over the batch): as the forward "
+    "with twice the floor for the batch sum.")))
+register_tolerance(Tolerance("op.s4d_kernel", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over the naive complex64 Vandermonde product; 4 ulp at each element plus 4 ulp x (L max|dt A|) at "
+    "sum|C Bd|: the argument l dt A of exp carries a relative rounding error u, i.e. an absolute phase error "
+    "u l |dt A| that any kernel (exp of the product or repeated multiplication) incurs.")))
+register_tolerance(Tolerance("op.s4d_kernel.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Gradients are not checked for s4d_kernel (no gold VJP yet); the row exists for the check() interface.")))
+register_tolerance(Tolerance("op.selective_scan", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over mamba's selective_scan_ref (float32 internally, out rounded to the input dtype); "
+    + _FLOOR_REASON.format(f=4))))
+register_tolerance(Tolerance("op.selective_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Gradients are not checked for selective_scan (no gold VJP yet); the row exists for the check() interface.")))
+register_tolerance(Tolerance("op.ssd_scan", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over mamba's ssd_minimal_discrete in the input dtype (stable segsum); the decays exp(segsum) are "
+    "formed from rounded log-decays, so each summand L_ts (C_t . B_s) x_s carries a relative error ~ u; "
+    + _FLOOR_REASON.format(f=4))))
+register_tolerance(Tolerance("op.ssd_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Gradients are not checked for ssd_scan (no gold VJP yet); the row exists for the check() interface.")))
+
+
+def _no_vjp(op: str) -> Callable[..., dict[str, np.ndarray]]:
+    def vjp(case: Any, a: dict[str, np.ndarray], g: dict[str, np.ndarray], opts: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"op {op!r} has no gold VJP: check it with grad=False")
+
+    return vjp
+
+
+# -- ssm_convolution ---------------------------------------------------------------------------------------------
+
+
+def _conv_vjp(case: sst.ConvCase, a: dict[str, np.ndarray], g: dict[str, np.ndarray],
+              opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    """du_i = sum_{k>=i} g_k K_{k-i} and dK_j = sum_b sum_{k>=j} g_k u_{k-j}: causal convolutions of the
+    time-reversed cotangent."""
+    gr = g["out"][..., ::-1]
+    du = ref.causal_convolution(gr, a["kernel"])[..., ::-1]
+    dK = ref.causal_convolution(gr, a["u"])[..., ::-1].sum(axis=0)
+    return {"u": np.ascontiguousarray(du), "kernel": np.ascontiguousarray(dK)}
+
+
+def _conv_conditioning(case: sst.ConvCase, a: dict[str, np.ndarray],
+                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    mass = ref.causal_convolution(np.abs(a["u"]), np.abs(a["kernel"]))
+    return {"out": (1.0, float(mass.max()) if mass.size else 0.0)}
+
+
+SSM_CONVOLUTION = register_op(OpSpec(
+    name="ssm_convolution",
+    convention="fn(u, kernel) -> y; u [B,C,L], kernel [C,L], y [B,C,L]; y_k = sum_{j<=k} K_j u_{k-j}",
+    source="spec ssm-monarch-lora.md 2.1; S4 FFTConv",
+    features=frozenset(),
+    options={},
+    strategy=lambda features, dtype, opts: sst.conv_cases(),
+    call=lambda fn, t, case, opts: fn(t["u"], t["kernel"]),
+    gold=lambda case, a, opts: ref.causal_convolution(a["u"], a["kernel"]),
+    gold_vjp=_conv_vjp,
+    baseline=lambda opts: naive_ssm.ssm_convolution,
+    differentiable=("u", "kernel"),
+    size=lambda case: case.L,
+    tolerance="op.ssm_convolution",
+    conditioning=_conv_conditioning,
+    sweep=lambda size, seed: sst.ConvCase(B=1, C=2, L=size, kernel="decay", amp=1.0, seed=seed),
+    sweep_sizes=(16, 256, 2048),
+))
+
+
+# -- s4d_kernel --------------------------------------------------------------------------------------------------
+
+
+def _complex_parts(a: dict[str, Any], name: str) -> Any:
+    return a[name + "_re"] + 1j * a[name + "_im"]
+
+
+def _s4d_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: sst.S4DCase, opts: dict[str, Any]) -> Any:
+    w = torch.float64 if t["log_dt"].dtype == torch.float64 else torch.float32
+    A, B, C = (torch.complex(t[n + "_re"].to(w), t[n + "_im"].to(w)) for n in ("A", "B", "C"))
+    return fn(t["log_dt"], A, B, C, case.L)
+
+
+def _s4d_gold(case: sst.S4DCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> np.ndarray:
+    return ref.s4d_kernel(a["log_dt"], _complex_parts(a, "A"), _complex_parts(a, "B"), _complex_parts(a, "C"),
+                          case.L)
+
+
+def _s4d_conditioning(case: sst.S4DCase, a: dict[str, np.ndarray],
+                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    A = _complex_parts(a, "A")
+    dtA = np.exp(a["log_dt"])[:, None] * A
+    Bd = (np.exp(dtA) - 1) / A * _complex_parts(a, "B")
+    return {"out": (1.0 + (case.L - 1) * float(np.abs(dtA).max()),
+                    2 * float(np.max(np.sum(np.abs(_complex_parts(a, "C") * Bd), axis=-1))))}
+
+
+S4D_KERNEL = register_op(OpSpec(
+    name="s4d_kernel",
+    convention="fn(log_dt, A, B, C, L) -> K; log_dt [H] real, A/B/C [H,N2] complex64 (complex128 for float64), "
+               "K [H,L] real; ZOH, conjugate pairs implied",
+    source="spec ssm-monarch-lora.md 2.5; S4 models/s4/s4d.py",
+    features=frozenset(),
+    options={},
+    strategy=lambda features, dtype, opts: sst.s4d_cases(),
+    call=_s4d_call,
+    gold=_s4d_gold,
+    gold_vjp=_no_vjp("s4d_kernel"),
+    baseline=lambda opts: naive_ssm.s4d_kernel,
+    differentiable=(),
+    size=lambda case: case.L,
+    tolerance="op.s4d_kernel",
+    conditioning=_s4d_conditioning,
+    sweep=lambda size, seed: sst.S4DCase(H=1, N2=32, L=size, init="lin", random_B=False, seed=seed),
+    sweep_sizes=(64, 1024, 8192),
+))
+
+
+# -- selective_scan ----------------------------------------------------------------------------------------------
+
+
+def _scan_kwargs(case: sst.ScanCase, a: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for name in ("D", "z", "delta_bias"):
+        if name in a:
+            kw[name] = a[name]
+    if case.softplus:
+        kw["delta_softplus"] = True
+    if case.last_state:
+        kw["return_last_state"] = True
+    return kw
+
+
+def _scan_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: sst.ScanCase, opts: dict[str, Any]) -> Any:
+    res = fn(t["u"], t["delta"], t["A"], t["B"], t["C"], **_scan_kwargs(case, t))
+    return res if case.last_state else (res, None)
+
+
+def _scan_gold(case: sst.ScanCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    res = ref.selective_scan(a["u"], a["delta"], a["A"], a["B"], a["C"], **_scan_kwargs(case, a))
+    if case.last_state:
+        return {"out": res[0], "last_state": res[1]}
+    return {"out": res}
+
+
+def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
+                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|."""
+    kw = _scan_kwargs(case, a)
+    kw.pop("return_last_state", None)
+    kw.pop("D", None)
+    kw.pop("z", None)
+    mass, state = ref.selective_scan(np.abs(a["u"]), a["delta"], a["A"], np.abs(a["B"]), np.abs(a["C"]),
+                                     return_last_state=True, **kw)
+    if "D" in a:
+        mass = mass + np.abs(a["u"] * a["D"][:, None])
+    if "z" in a:
+        mass = mass * np.abs(a["z"] / (1 + np.exp(-a["z"])))
+    return {"out": (1.0, float(mass.max())), "last_state": (1.0, float(np.abs(state).max()))}
+
+
+SELECTIVE_SCAN = register_op(OpSpec(
+    name="selective_scan",
+    convention="fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, "
+               "return_last_state=False) -> out or (out, last_state); mamba selective_scan_ref layouts",
+    source="mamba selective_scan_interface.py::selective_scan_ref; spec ssm-monarch-lora.md 4.1",
+    features=sst.SCAN_FEATURES,
+    options={},
+    strategy=lambda features, dtype, opts: sst.scan_cases(features=features),
+    call=_scan_call,
+    gold=_scan_gold,
+    gold_vjp=_no_vjp("selective_scan"),
+    baseline=lambda opts: naive_ssm.selective_scan_ref,
+    differentiable=(),
+    size=lambda case: case.L,
+    tolerance="op.selective_scan",
+    conditioning=_scan_conditioning,
+    outputs=("out", "last_state"),
+    sweep=lambda size, seed: sst.ScanCase(b=1, d=4, n=16, L=size, seed=seed),
+    sweep_sizes=(16, 256, 2048),
+))
+
+
+# -- ssd_scan ----------------------------------------------------------------------------------------------------
+
+
+def _ssd_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: sst.SSDCase, opts: dict[str, Any]) -> Any:
+    kw = {"initial_states": t["initial_states"]} if "initial_states" in t else {}
+    return fn(t["X"], t["A"], t["B"], t["C"], case.chunk_size, **kw)
+
+
+def _ssd_gold(case: sst.SSDCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    Y, H = ref.ssd_recurrence(a["X"], a["A"], a["B"], a["C"], a.get("initial_states"))
+    return {"out": Y, "final_state": H}
+
+
+def _ssd_conditioning(case: sst.SSDCase, a: dict[str, np.ndarray],
+                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    h0 = a.get("initial_states")
+    Y, H = ref.ssd_recurrence(np.abs(a["X"]), a["A"], np.abs(a["B"]), np.abs(a["C"]),
+                              None if h0 is None else np.abs(h0))
+    return {"out": (1.0, float(Y.max())), "final_state": (1.0, float(H.max()))}
+
+
+SSD_SCAN = register_op(OpSpec(
+    name="ssd_scan",
+    convention="fn(X, A, B, C, chunk_size, initial_states=None) -> (Y, final_state); X [b,l,h,p], A [b,l,h] "
+               "(dt*A <= 0), B/C [b,l,h,n], states [b,h,p,n]",
+    source="mamba ssd_minimal.py::ssd_minimal_discrete; Dao & Gu 2024; spec ssm-monarch-lora.md 4.3",
+    features=frozenset({"initial_states"}),
+    options={},
+    strategy=lambda features, dtype, opts: sst.ssd_cases(initial="initial_states" in features),
+    call=_ssd_call,
+    gold=_ssd_gold,
+    gold_vjp=_no_vjp("ssd_scan"),
+    baseline=lambda opts: naive_ssm.ssd_minimal,
+    differentiable=(),
+    size=lambda case: case.length,
+    tolerance="op.ssd_scan",
+    conditioning=_ssd_conditioning,
+    outputs=("out", "final_state"),
+    sweep=lambda size, seed: sst.SSDCase(b=1, h=2, p=8, n=16, chunks=max(1, size // 16), chunk_size=16, seed=seed),
+    sweep_sizes=(16, 256, 1024),
+))
