@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
@@ -45,8 +45,10 @@ class CampaignResult(Generic[R]):
 
 
 def run_campaign(strategy: st.SearchStrategy[Any], body: Callable[[Any], tuple[R, bool, str]], *,
-                 max_examples: int, seed: int | None = None, profile: str = "ci") -> CampaignResult[R]:
-    """Run ``body(case) -> (record, passed, message)`` on drawn cases; stop at the first failure, shrink."""
+                 max_examples: int, seed: int | None = None, profile: str = "ci",
+                 shrink: bool = True) -> CampaignResult[R]:
+    """Run ``body(case) -> (record, passed, message)`` on drawn cases; stop at the first failure and shrink
+    it (``shrink=False`` when only the verdict matters, e.g. for a mutant that must be caught)."""
     records: list[R] = []
     first_failure: list[int] = []
     calls = [0]
@@ -60,8 +62,9 @@ def run_campaign(strategy: st.SearchStrategy[Any], body: Callable[[Any], tuple[R
                 first_failure.append(len(records) - 1)
             raise CaseFailed(message)
 
-    run = settings(settings.get_profile(profile), max_examples=max_examples,
-                   derandomize=seed is None)(given(case=strategy)(test))
+    phases = None if shrink else (Phase.explicit, Phase.reuse, Phase.generate)
+    run = settings(settings.get_profile(profile), max_examples=max_examples, derandomize=seed is None,
+                   **({"phases": phases} if phases else {}))(given(case=strategy)(test))
     if seed is not None:
         run = hypothesis_seed(seed)(run)
     try:

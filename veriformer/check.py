@@ -227,14 +227,15 @@ def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[str] = ("float32"
           features: Iterable[str] = (), grad: bool = False, profile: str | None = None,
           max_examples: int | None = None, seed: int | None = 0, rho: float | None = None,
           floor_ulps: float | None = None, cases: Iterable[Any] | None = None, name: str | None = None,
-          **options: Any) -> CheckResult:
+          shrink: bool = True, **options: Any) -> CheckResult:
     """Check callable ``fn`` against op ``op``'s float64 oracle; returns a :class:`CheckResult`.
 
     ``fn`` follows the op's calling convention (see :mod:`veriformer.ops`); ``features`` names the extra
     keyword arguments it accepts (e.g. ``{"causal", "gqa", "window", "sinks", "mask"}``); ``dtypes`` from
     float16, bfloat16, float32, float64; ``device`` "cpu" or "cuda".  ``grad=True`` also checks the VJP
     against the oracle's with random cotangents.  ``rho`` / ``floor_ulps`` override the tolerance table;
-    ``cases`` replays explicit cases (e.g. a printed counterexample) instead of drawing; ``options`` are
+    ``cases`` replays explicit cases (e.g. a printed counterexample) instead of drawing; ``shrink=False``
+    skips minimising a failure (verdict only); ``options`` are
     op options (rope: ``layout``, ``rotary_dim``).  Policy: module docstring and
     :mod:`veriformer.tolerances`.
     """
@@ -278,7 +279,8 @@ def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[str] = ("float32"
             rec = _run_case(fn, spec, case, dt, device, grad, tols, opts)
             return rec, rec.passed, rec.message
 
-        camp = run_campaign(spec.strategy(feats, dt, opts), body, max_examples=n, seed=seed, profile=profile)
+        camp = run_campaign(spec.strategy(feats, dt, opts), body, max_examples=n, seed=seed, profile=profile,
+                            shrink=shrink)
         result.cases.extend(camp.records)
         if camp.failure is not None:
             result.failures[dt] = camp.failure

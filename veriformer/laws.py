@@ -65,7 +65,7 @@ def _describe(drawn: dict[str, Any]) -> str:
 
 def run_law(law: Law | str, *, profile: str = "ci", max_examples: int | None = None,
             seed: int | None = None, overrides: dict[str, Any] | None = None,
-            mutant: str | None = None) -> LawResult:
+            mutant: str | None = None, shrink: bool = True) -> LawResult:
     """Run ``law`` on drawn inputs under ``profile`` (optionally with oracles replaced by ``overrides``)."""
     law = LAWS[law] if isinstance(law, str) else law
     ns = oracle_namespace(overrides)
@@ -85,7 +85,7 @@ def run_law(law: Law | str, *, profile: str = "ci", max_examples: int | None = N
         return LawCase(_describe(drawn), claims, ok), ok, msg
 
     res = run_campaign(st.fixed_dictionaries(law.inputs), body, max_examples=n, seed=seed,
-                       profile=profile)
+                       profile=profile, shrink=shrink)
     return LawResult(law, res.failure is None, res.records, res.failure, profile, seed, mutant)
 
 
@@ -117,15 +117,15 @@ def run_mutant(m: Mutant | str, *, profile: str = "ci", targets: list[str] | Non
     details: dict[str, str] = {}
     for target in targets or list(m.caught_by):
         if target.startswith("op:"):
-            r = check(m.fn, op=target[3:], features=m.features, profile=profile,
-                      max_examples=examples(profile, "mutant"), **m.check_kwargs)
+            kw = {"max_examples": examples(profile, "mutant"), **m.check_kwargs}
+            r = check(m.fn, op=target[3:], features=m.features, profile=profile, shrink=False, **kw)
             caught[target] = not r.passed
             details[target] = r.failure.message if r.failure else "not caught"
         else:
             if m.replaces is None:
                 raise ValueError(f"mutant {m.name!r} replaces no oracle; it cannot run law {target!r}")
             lr = run_law(target, profile=profile, max_examples=examples(profile, "mutant"),
-                         overrides={m.replaces: m.fn}, mutant=m.name)
+                         overrides={m.replaces: m.fn}, mutant=m.name, shrink=False)
             caught[target] = not lr.passed
             details[target] = lr.failure.message if lr.failure else "not caught"
     return MutantResult(m, caught, details)
