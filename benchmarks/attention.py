@@ -1,0 +1,151 @@
+"""Benchmark: our Triton flash attention against torch SDPA backends and FlexAttention.
+
+``python benchmarks/attention.py`` (GPU) prints, for B=4, H=16, D=128, causal, T = S in 1K, 4K, 8K, 16K,
+forward and forward+backward: milliseconds, ``ours/peer`` (our time over the row's time; < 1 means we
+are faster), TFLOP/s and the fraction of the bf16 matmul rate measured in the same process.
+``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math) so tests can call it.
+
+FLOP count (FlashAttention convention): forward ``4 B H T S D`` times the visible fraction (about 1/2
+causal), backward 2.5 times the forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _roofline import bench_ms, fmt_table, measure_ceilings
+
+Attn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _ours() -> Attn:
+    from veriformer.fast.flash_attention import attention
+
+    return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
+
+
+def _sdpa(backend_name: str) -> Attn:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = getattr(SDPBackend, backend_name)
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with sdpa_kernel(backend):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return run
+
+
+def _flex() -> Attn:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    compiled = torch.compile(flex_attention)
+    masks: dict[tuple[int, int, str], Any] = {}
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        key = (q.shape[2], k.shape[2], str(q.device))
+        if key not in masks:
+            shift = k.shape[2] - q.shape[2]
+            masks[key] = create_block_mask(lambda b, h, i, j: j <= i + shift, None, None, q.shape[2], k.shape[2],
+                                           device=q.device)
+        return compiled(q, k, v, block_mask=masks[key])
+
+    return run
+
+
+def _caller(fn: Callable[..., Any], mode: str, args: tuple[Any, ...], wrt: tuple[torch.Tensor, ...],
+            grads: Any) -> Callable[[], Any]:
+    """``fn(*args)`` without autograd ("fwd"), or forward plus ``autograd.grad`` w.r.t. ``wrt``."""
+    if mode == "fwd":
+        def call() -> Any:
+            with torch.no_grad():
+                return fn(*args)
+    else:
+        def call() -> Any:
+            return torch.autograd.grad(fn(*args), wrt, grads)
+    return call
+
+
+def _flops(B: int, H: int, T: int, S: int, D: int, mode: str) -> float:
+    visible = sum(min(S, i + S - T + 1) for i in range(T)) / (T * S) if T <= 65536 else 0.5
+    fwd = 4.0 * B * H * T * S * D * visible
+    return fwd if mode == "fwd" else 3.5 * fwd
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
+    ap.add_argument("--T", type=int, nargs="+", default=[1024, 4096, 8192, 16384])
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=16)
+    ap.add_argument("--D", type=int, default=128)
+    ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    ap.add_argument("--peers", nargs="*", default=None,
+                    help="subset of: FLASH_ATTENTION CUDNN_ATTENTION EFFICIENT_ATTENTION MATH flex")
+    args = ap.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    if args.smoke:
+        device, Ts, B, H, D, reps = "cpu", [64], 1, 2, 64, 1
+        peers = args.peers if args.peers is not None else ["MATH"]
+    else:
+        if not torch.cuda.is_available():
+            ap.error("needs a CUDA device (use --smoke for the CPU check)")
+        device, Ts, B, H, D, reps = "cuda", args.T, args.B, args.H, args.D, 100
+        peers = args.peers if args.peers is not None else ["FLASH_ATTENTION", "CUDNN_ATTENTION",
+                                                           "EFFICIENT_ATTENTION", "flex"]
+    ceil = measure_ceilings(device, smoke=args.smoke)
+    print(ceil)
+    impls: dict[str, Attn] = {"triton_flash (ours)": _ours()}
+    for p in peers:
+        try:
+            impls[f"sdpa:{p}" if p != "flex" else "flex_attention"] = _flex() if p == "flex" else _sdpa(p)
+        except Exception as exc:  # a peer missing from this torch build
+            print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
+    rows: list[dict[str, Any]] = []
+    gen = torch.Generator(device=device).manual_seed(0)
+    for T in Ts:
+        shape = f"B{B} H{H} T{T} D{D}"
+        q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
+                   for _ in range(3))
+        do = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
+        with torch.no_grad():
+            ref_o = impls["triton_flash (ours)"](q, k, v)
+        for mode in args.modes:
+            ours_ms = None
+            for name, fn in impls.items():
+                try:
+                    with torch.no_grad():
+                        o = fn(q, k, v)
+                    diff = float((o.float() - ref_o.float()).abs().max())
+                    call = _caller(fn, mode, (q, k, v), (q, k, v), do)
+                    ms = bench_ms(call, device=device, warmup=1 if args.smoke else 5, rep=reps)
+                except Exception as exc:
+                    print(f"{name} {mode} {shape}: failed: {type(exc).__name__}: {str(exc)[:200]}")
+                    continue
+                if ours_ms is None:
+                    ours_ms = ms
+                tf = _flops(B, H, T, T, D, mode) / (ms * 1e-3) / 1e12
+                rows.append({"shape": shape, "mode": mode, "impl": name, "ms": ms, "ratio": ours_ms / ms,
+                             "tflops": tf, "frac": tf / ceil.matmul_tflops, "diff": diff})
+    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
+                           ("ms", "ms", ".3f"), ("ratio", "ours/peer", ".2f"), ("tflops", "TFLOP/s", ".1f"),
+                           ("frac", "of matmul", ".2f"), ("diff", "max|o-ours|", ".1e")]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

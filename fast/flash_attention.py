@@ -1,0 +1,579 @@
+"""Flash attention in Triton: forward and backward, causal (end-aligned), sliding window, attention sinks,
+GQA/MQA, any T and S, head dims 1..256, float16/bfloat16/float32 with float32 accumulation.
+
+Public: :func:`attention` (op ``softmax_attention`` convention).  Layout q [B, H, T, D], k [B, Hkv, S, D],
+v [B, Hkv, S, Dv] -> o [B, H, T, Dv] (and the log-sum-exp [B, H, T] with ``return_lse=True``).
+
+Semantics (same as :mod:`veriformer.reference.attention`): query i sits at key position ``p = i + S - T``;
+``causal``: keys ``j <= p``; ``window=w``: ``p - w < j <= p``; ``sinks=s`` (with a window): keys ``j < s``
+with ``j <= p`` also visible; query head h reads kv head ``h // (H // Hkv)``; a query with no visible key
+outputs 0 and has log-sum-exp ``-inf``.
+
+Design (Dao 2023, FlashAttention-2):
+
+* forward: one program per (block of BLOCK_M queries, batch*head); q stays in registers; the loop runs
+  over the key blocks that can hold a visible key (the sink blocks first, then ``[lo, hi)`` of the
+  window/causal band; blocks entirely outside are never loaded; blocks visible to every query of the tile
+  skip the mask arithmetic, only the edge blocks compute it); online softmax in base 2 (the logit is
+  ``q.k * scale * log2 e`` in float32), running max ``m``, running sums and a float32 accumulator; the
+  probabilities are rounded to the input dtype for the ``P V`` product exactly as the GPU tensor cores
+  consume them, and the normaliser is the sum of those *rounded* probabilities (so the output is a convex
+  combination of the values); the log-sum-exp uses the unrounded sum.
+* backward: ``delta_i = sum_d dO_id O_id`` (a small kernel), then one kernel for dK/dV (one program per
+  (key block, batch*kv head), looping over the H/Hkv query heads of the group and the query blocks that
+  can see the key block: no atomics, GQA reduced in registers) and one for dQ (one program per query
+  block, the forward's key range); both skip the mask arithmetic on fully visible tiles, like the
+  forward.  P is recomputed as ``exp2(s - lse)``; ``dS = P (dP - delta)``.
+* float32 inputs use IEEE float32 dot products (``input_precision="ieee"``, never TF32).
+* head dims are padded to the next power of two >= 16 *inside* the kernel by masked loads (the padding
+  adds exact zeros to q.k and is never stored), so every D, Dv in 1..256 runs the same kernel (64 and 128
+  with no waste); D or Dv > 256 raise ``InputError``.
+* limits: no arbitrary ``mask=`` (feature not declared); the returned log-sum-exp is not differentiable.
+  The backward recomputes ``s`` with a different summation order than the forward (``k q^T`` vs
+  ``q k^T``), so at huge logits (|s| ~ 1e4) P differs from the forward's by ~ulp(s): float32 dK/dV are
+  then up to ~20x the naive float32 error, inside the conditioned floor ``max|logit| * ulp(max|v|)``.
+
+Under the Triton CPU interpreter (selected automatically without CUDA, see :mod:`._triton_env`) the
+kernels run with ``EMULATE=True``: operands are upcast to float32 after loading and rounded to the input
+dtype's grid where the GPU would convert them (bf16 by an exact round-to-nearest-even bit trick, since
+the interpreter's own cast truncates), which reproduces the GPU arithmetic up to summation order.
+
+Sources: Dao et al. 2022 (FlashAttention); Dao 2023 (FlashAttention-2, Algorithm 1/2 and the delta
+trick); Milakov & Gimelshein 2018 (online softmax); Xiao et al. 2023 (StreamingLLM sinks); Ainslie et
+al. 2023 (GQA); spec attention.md sections 3, 4, 8.
+"""
+
+import math
+import numbers
+from typing import Any
+
+import torch
+
+from veriformer.reference._validate import require
+
+from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+
+__all__ = ["attention"]
+
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
+_MAX_HEAD_DIM = 256
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+if HAVE_TRITON:
+
+    @triton.jit
+    def _rne_bf16(x):
+        """float32 -> the nearest bfloat16 value (ties to even), still held in float32 (finite x)."""
+        b = x.to(tl.uint32, bitcast=True)
+        b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
+        return b.to(tl.float32, bitcast=True)
+
+    @triton.jit
+    def _load(ptrs, mask, EMULATE: tl.constexpr):
+        """Load a tile (zeros where masked); in the interpreter upcast to float32 at once."""
+        x = tl.load(ptrs, mask=mask, other=0.0)
+        if EMULATE:
+            x = x.to(tl.float32)
+        return x
+
+    @triton.jit
+    def _operand(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
+        """A float32 tile as a dot operand of DTYPE (GPU: a cast; interpreter: rounded onto DTYPE's grid but
+        kept in float32, so products are the same as the tensor cores' and the accumulation float32)."""
+        if EMULATE:
+            if DTYPE == tl.bfloat16:
+                y = _rne_bf16(x)
+            elif DTYPE == tl.float16:
+                y = x.to(tl.float16).to(tl.float32)
+            else:
+                y = x
+        else:
+            y = x.to(DTYPE)
+        return y
+
+    @triton.jit
+    def _to_store(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
+        """float32 -> DTYPE rounded to nearest even (the interpreter's bf16 cast truncates: round first)."""
+        if EMULATE:
+            if DTYPE == tl.bfloat16:
+                x = _rne_bf16(x)
+        return x.to(DTYPE)
+
+    @triton.jit
+    def _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr):
+        """Boolean [BLOCK_M, BLOCK_N]: key offs_n visible to query offs_m (position p = i + shift)."""
+        pos = offs_m[:, None] + shift
+        j = offs_n[None, :]
+        vis = j < S
+        if CAUSAL or WINDOW:
+            vis = vis & (j <= pos)
+        if WINDOW:
+            vis = vis & ((j > pos - window) | (j < sinks))
+        return vis
+
+    @triton.jit
+    def _visible_t(offs_m, offs_n, shift, S, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr):
+        """The transpose of :func:`_visible`, [BLOCK_N, BLOCK_M] (built directly, no bool transpose)."""
+        pos = offs_m[None, :] + shift
+        j = offs_n[:, None]
+        vis = j < S
+        if CAUSAL or WINDOW:
+            vis = vis & (j <= pos)
+        if WINDOW:
+            vis = vis & ((j > pos - window) | (j < sinks))
+        return vis
+
+    @triton.jit
+    def _key_range(start_m, T, S, window, sinks, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   CAUSAL: tl.constexpr, WINDOW: tl.constexpr):
+        """Key blocks that can hold a key visible to queries [start_m, start_m + BLOCK_M): the sink blocks
+        [0, n_sink_blocks) and the band [band_start, hi) (block-aligned, disjoint from the sink blocks).
+        Inside the band, the blocks starting in [full_lo, full_hi) are visible to every query of the block
+        (no padded keys, entirely below the causal edge and above the window edge): no mask is computed
+        there."""
+        shift = S - T
+        p_lo = start_m + shift
+        p_hi = tl.minimum(start_m + BLOCK_M, T) - 1 + shift
+        hi = S
+        if CAUSAL or WINDOW:
+            hi = tl.minimum(S, p_hi + 1)
+        lo = 0
+        n_sink_blocks = 0
+        if WINDOW:
+            lo = tl.maximum(0, p_lo - window + 1)
+            n_sink_blocks = tl.cdiv(tl.minimum(sinks, lo), BLOCK_N)
+        band_start = tl.maximum((lo // BLOCK_N), n_sink_blocks) * BLOCK_N
+        full_lo = band_start
+        full_hi = (S // BLOCK_N) * BLOCK_N
+        if CAUSAL or WINDOW:
+            full_hi = tl.minimum(full_hi, (tl.maximum(p_lo + 1, 0) // BLOCK_N) * BLOCK_N)
+        if WINDOW:
+            full_lo = tl.maximum(full_lo, tl.cdiv(tl.maximum(p_hi - window + 1, 0), BLOCK_N) * BLOCK_N)
+        full_lo = tl.minimum(full_lo, hi)
+        full_hi = tl.maximum(full_lo, tl.minimum(full_hi, hi))
+        return n_sink_blocks, band_start, full_lo, full_hi, hi
+
+    @triton.jit
+    def _fwd_block(q, m_i, l_i, lt_i, acc, K, V, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
+                   qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
+                   BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+                   DTYPE: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
+                   (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
+        s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
+        if MASK:
+            vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
+            s = tl.where(vis, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(s - m_use[:, None])
+        alpha = tl.math.exp2(m_i - m_use)
+        pr = _operand(p, DTYPE, EMULATE)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
+        v = _load(V + offs_n[:, None] * svn + offs_dv[None, :] * svd,
+                  (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
+        acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
+        return m_new, l_i, lt_i, acc
+
+    @triton.jit
+    def _attn_fwd(Q, K, V, O, LSE,
+                  sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, sot, sod,
+                  H, GROUP, T, S, D, DV, qk_scale, window, sinks,
+                  CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                  BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                  DOT_PREC: tl.constexpr):
+        DTYPE: tl.constexpr = Q.dtype.element_ty
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = (pid_bh // H).to(tl.int64)
+        h = (pid_bh % H).to(tl.int64)
+        hk = h // GROUP
+        start_m = pid_m * BLOCK_M
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        q = _load(Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd,
+                  (offs_m[:, None] < T) & (offs_d[None, :] < D), EMULATE)
+        Kb = K + b * skb + hk * skh
+        Vb = V + b * svb + hk * svh
+        shift = S - T
+        m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        l_i = tl.zeros([BLOCK_M], tl.float32)
+        lt_i = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
+        n_sink_blocks, band_start, full_lo, full_hi, hi = _key_range(start_m, T, S, window, sinks, BLOCK_M, BLOCK_N,
+                                                                     CAUSAL, WINDOW)
+        for nb in range(0, n_sink_blocks):
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, nb * BLOCK_N, offs_m, shift, S, D,
+                                             DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+        for start_n in range(band_start, full_lo, BLOCK_N):  # window edge
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+                                             DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+        for start_n in range(full_lo, full_hi, BLOCK_N):  # fully visible blocks: no mask
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+                                             DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False)
+        for start_n in range(full_hi, hi, BLOCK_N):  # causal edge and the last, partial key block
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+                                             DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+        empty = lt_i == 0.0
+        o = acc / tl.where(empty, 1.0, lt_i)[:, None]
+        tl.store(O + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
+                 _to_store(o, DTYPE, EMULATE), mask=(offs_m[:, None] < T) & (offs_dv[None, :] < DV))
+        lse = tl.where(empty, float("-inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
+        tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=offs_m < T)
+
+    @triton.jit
+    def _attn_bwd_delta(O, DO, DELTA, sob, soh, sot, sod, sdb, sdh, sdt, sdd, H, T, DV,
+                        BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = (pid_bh // H).to(tl.int64)
+        h = (pid_bh % H).to(tl.int64)
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        mask = (offs_m[:, None] < T) & (offs_dv[None, :] < DV)
+        o = tl.load(O + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod, mask=mask,
+                    other=0.0).to(tl.float32)
+        do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdt + offs_dv[None, :] * sdd, mask=mask,
+                     other=0.0).to(tl.float32)
+        tl.store(DELTA + pid_bh.to(tl.int64) * T + offs_m, tl.sum(o * do, 1), mask=offs_m < T)
+
+    @triton.jit
+    def _dkdv_block(k, v, dk, dv, Qb, DOb, LSE_bh, DELTA_bh, start_m, offs_n, shift, T, S, D, DV, sqt, sqd, sdt, sdd,
+                    qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr,
+                    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DTYPE: tl.constexpr, EMULATE: tl.constexpr,
+                    DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        row_ok = offs_m < T
+        q = _load(Qb + offs_m[:, None] * sqt + offs_d[None, :] * sqd, row_ok[:, None] & (offs_d[None, :] < D),
+                  EMULATE)
+        do = _load(DOb + offs_m[:, None] * sdt + offs_dv[None, :] * sdd, row_ok[:, None] & (offs_dv[None, :] < DV),
+                   EMULATE)
+        lse = tl.load(LSE_bh + offs_m, mask=row_ok, other=0.0)
+        delta = tl.load(DELTA_bh + offs_m, mask=row_ok, other=0.0)
+        lse = tl.where(lse == float("-inf"), 0.0, lse)
+        st = tl.dot(k, tl.trans(q), input_precision=DOT_PREC) * qk_scale
+        if MASK:
+            vis = _visible_t(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW) & row_ok[None, :]
+            st = tl.where(vis, st, float("-inf"))
+        pt = tl.math.exp2(st - lse[None, :])
+        dv += tl.dot(_operand(pt, DTYPE, EMULATE), do, input_precision=DOT_PREC)
+        dpt = tl.dot(v, tl.trans(do), input_precision=DOT_PREC)
+        dst = pt * (dpt - delta[None, :])
+        dk += tl.dot(_operand(dst, DTYPE, EMULATE), q, input_precision=DOT_PREC)
+        return dk, dv
+
+    @triton.jit
+    def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
+                       sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
+                       s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd,
+                       H, HKV, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
+                       CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                       BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                       DOT_PREC: tl.constexpr):
+        DTYPE: tl.constexpr = Q.dtype.element_ty
+        pid_n = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = (pid_bh // HKV).to(tl.int64)
+        hk = (pid_bh % HKV).to(tl.int64)
+        start_n = pid_n * BLOCK_N
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        k = _load(K + b * skb + hk * skh + offs_n[:, None] * skn + offs_d[None, :] * skd,
+                  (offs_n[:, None] < S) & (offs_d[None, :] < D), EMULATE)
+        v = _load(V + b * svb + hk * svh + offs_n[:, None] * svn + offs_dv[None, :] * svd,
+                  (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
+        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        dv = tl.zeros([BLOCK_N, BLOCK_DV], tl.float32)
+        shift = S - T
+        # queries that can see a key of this block: p = i + shift >= start_n (causal/window) and
+        # p < last key + window (window, unless the block holds sinks)
+        m_lo = 0
+        if CAUSAL or WINDOW:
+            m_lo = tl.maximum(0, start_n - shift)
+        m_hi = T
+        if WINDOW:
+            if start_n >= sinks:
+                m_hi = tl.minimum(T, tl.minimum(start_n + BLOCK_N, S) - 1 + window - shift)
+        m_first = (m_lo // BLOCK_M) * BLOCK_M
+        # query blocks that see every key of this block (no padded rows or keys, past the causal edge,
+        # before the window edge): no mask there
+        full_lo = m_first
+        full_hi = tl.where(start_n + BLOCK_N > S, 0, (T // BLOCK_M) * BLOCK_M)
+        if CAUSAL or WINDOW:
+            full_lo = tl.maximum(full_lo, tl.cdiv(tl.maximum(start_n + BLOCK_N - 1 - shift, 0), BLOCK_M) * BLOCK_M)
+        if WINDOW:
+            full_hi = tl.minimum(full_hi, tl.cdiv(tl.maximum(start_n + window - shift - BLOCK_M + 1, 0), BLOCK_M)
+                                 * BLOCK_M)
+        full_lo = tl.minimum(full_lo, m_hi)
+        full_hi = tl.maximum(full_lo, tl.minimum(full_hi, m_hi))
+        for g in range(0, GROUP):
+            h = hk * GROUP + g
+            bh = b * H + h
+            Qb = Q + b * sqb + h * sqh
+            DOb = DO + b * sdb + h * sdh
+            for start_m in range(m_first, full_lo, BLOCK_M):  # causal edge
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
+                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
+                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+            for start_m in range(full_lo, full_hi, BLOCK_M):  # fully visible: no mask
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
+                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
+                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False)
+            for start_m in range(full_hi, m_hi, BLOCK_M):  # window edge, last partial query block
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
+                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
+                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+        dk = dk * sm_scale
+        tl.store(DK + b * s_dkb + hk * s_dkh + offs_n[:, None] * s_dkn + offs_d[None, :] * s_dkd,
+                 _to_store(dk, DTYPE, EMULATE), mask=(offs_n[:, None] < S) & (offs_d[None, :] < D))
+        tl.store(DV_ + b * s_dvb + hk * s_dvh + offs_n[:, None] * s_dvn + offs_dv[None, :] * s_dvd,
+                 _to_store(dv, DTYPE, EMULATE), mask=(offs_n[:, None] < S) & (offs_dv[None, :] < DV))
+
+    @triton.jit
+    def _dq_block(q, do, lse, delta, dq, K, V, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
+                  qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_N: tl.constexpr,
+                  BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DTYPE: tl.constexpr, EMULATE: tl.constexpr,
+                  DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
+                   (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
+        vt = _load(V + offs_dv[:, None] * svd + offs_n[None, :] * svn,
+                   (offs_dv[:, None] < DV) & (offs_n[None, :] < S), EMULATE)
+        s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
+        if MASK:
+            vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
+            s = tl.where(vis, s, float("-inf"))
+        p = tl.math.exp2(s - lse[:, None])
+        dp = tl.dot(do, vt, input_precision=DOT_PREC)
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(_operand(ds, DTYPE, EMULATE), tl.trans(kt), input_precision=DOT_PREC)
+        return dq
+
+    @triton.jit
+    def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
+                     sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
+                     s_dqb, s_dqh, s_dqt, s_dqd,
+                     H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
+                     CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                     DOT_PREC: tl.constexpr):
+        DTYPE: tl.constexpr = Q.dtype.element_ty
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = (pid_bh // H).to(tl.int64)
+        h = (pid_bh % H).to(tl.int64)
+        hk = h // GROUP
+        start_m = pid_m * BLOCK_M
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        row_ok = offs_m < T
+        q = _load(Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd,
+                  row_ok[:, None] & (offs_d[None, :] < D), EMULATE)
+        do = _load(DO + b * sdb + h * sdh + offs_m[:, None] * sdt + offs_dv[None, :] * sdd,
+                   row_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+        lse = tl.load(LSE + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
+        lse = tl.where(lse == float("-inf"), 0.0, lse)
+        delta = tl.load(DELTA + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
+        Kb = K + b * skb + hk * skh
+        Vb = V + b * svb + hk * svh
+        shift = S - T
+        dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+        n_sink_blocks, band_start, full_lo, full_hi, hi = _key_range(start_m, T, S, window, sinks, BLOCK_M, BLOCK_N,
+                                                                     CAUSAL, WINDOW)
+        for nb in range(0, n_sink_blocks):
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, nb * BLOCK_N, offs_m, shift, S, D, DV, skn, skd, svn,
+                           svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
+                           EMULATE, DOT_PREC, True)
+        for start_n in range(band_start, full_lo, BLOCK_N):
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+                           svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
+                           EMULATE, DOT_PREC, True)
+        for start_n in range(full_lo, full_hi, BLOCK_N):
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+                           svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
+                           EMULATE, DOT_PREC, False)
+        for start_n in range(full_hi, hi, BLOCK_N):
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+                           svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
+                           EMULATE, DOT_PREC, True)
+        dq = dq * sm_scale
+        tl.store(DQ + b * s_dqb + h * s_dqh + offs_m[:, None] * s_dqt + offs_d[None, :] * s_dqd,
+                 _to_store(dq, DTYPE, EMULATE), mask=row_ok[:, None] & (offs_d[None, :] < D))
+
+
+def _pow2(n: int, lo: int = 16) -> int:
+    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
+
+
+def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
+    """Block sizes and launch options of the forward kernel (a first guess for the GPU; tune there)."""
+    if interpreting():  # big tiles: fewer interpreted iterations
+        return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
+    if bd > 128 or dtype == torch.float32:
+        return {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}
+    return {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 3}
+
+
+def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
+    """(BLOCK_M, BLOCK_N) for the dK/dV and dQ kernels (one config for both)."""
+    if interpreting():
+        return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
+    if bd > 128 or dtype == torch.float32:
+        return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1}
+    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2}
+
+
+def _strides(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(int(s) for s in t.stride())
+
+
+class _Geometry:
+    """Shapes, flags and launch constants shared by forward and backward."""
+
+    def __init__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
+                 window: int | None, sinks: int, blocks: tuple[int, int] | None) -> None:
+        self.B, self.H, self.T, self.D = q.shape
+        self.HKV, self.S, self.DV = k.shape[1], k.shape[2], v.shape[3]
+        self.group = self.H // self.HKV
+        self.causal, self.scale, self.sinks = causal, scale, sinks
+        self.has_window = window is not None
+        self.window = int(window) if window is not None else 0
+        self.bd, self.bdv = _pow2(self.D), _pow2(self.DV)
+        self.blocks = blocks
+        self.emulate = interpreting()
+        self.dot_prec = "ieee" if (q.dtype == torch.float32 or self.emulate) else "tf32"
+
+    def config(self, kind: str, dtype: torch.dtype) -> dict[str, int]:
+        cfg = (_fwd_config if kind == "fwd" else _bwd_config)(self.T, self.S, max(self.bd, self.bdv), dtype)
+        if self.blocks is not None:
+            cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
+        return cfg
+
+    def flags(self) -> dict[str, Any]:
+        return {"CAUSAL": self.causal, "WINDOW": self.has_window, "BLOCK_D": self.bd, "BLOCK_DV": self.bdv,
+                "EMULATE": self.emulate, "DOT_PREC": self.dot_prec}
+
+
+def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+             g: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    o = torch.empty((g.B, g.H, g.T, g.DV), dtype=q.dtype, device=q.device)
+    lse2 = torch.empty((g.B, g.H, g.T), dtype=torch.float32, device=q.device)
+    cfg = g.config("fwd", q.dtype)
+    grid = (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H)
+    launch(_attn_fwd, grid, q, k, v, o, lse2, *_strides(q), *_strides(k), *_strides(v), *_strides(o),
+           g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks, **g.flags(), **cfg)
+    return o, lse2
+
+
+def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
+              lse2: torch.Tensor, g: _Geometry) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    delta = torch.empty((g.B, g.H, g.T), dtype=torch.float32, device=q.device)
+    bm_delta = 64 if not g.emulate else min(64, _pow2(g.T))
+    launch(_attn_bwd_delta, (triton.cdiv(g.T, bm_delta), g.B * g.H),
+           o, do, delta, *_strides(o), *_strides(do), g.H, g.T, g.DV, BLOCK_M=bm_delta, BLOCK_DV=g.bdv)
+    dq = torch.empty_like(q, memory_format=torch.contiguous_format)
+    dk = torch.empty_like(k, memory_format=torch.contiguous_format)
+    dv = torch.empty_like(v, memory_format=torch.contiguous_format)
+    cfg = g.config("bwd", q.dtype)
+    common = (g.scale * _LOG2E, g.scale, g.window, g.sinks)
+    launch(_attn_bwd_dkdv, (triton.cdiv(g.S, cfg["BLOCK_N"]), g.B * g.HKV),
+           q, k, v, do, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg)
+    launch(_attn_bwd_dq, (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H),
+           q, k, v, do, lse2, delta, dq, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg)
+    return dq, dk, dv
+
+
+class _FlashAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                g: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+        o, lse2 = _forward(q, k, v, g)
+        ctx.save_for_backward(q, k, v, o, lse2)
+        ctx.geometry = g
+        ctx.mark_non_differentiable(lse2)
+        return o, lse2
+
+    @staticmethod
+    def backward(ctx: Any, do: torch.Tensor, dlse: torch.Tensor | None) -> tuple[Any, ...]:
+        q, k, v, o, lse2 = ctx.saved_tensors
+        dq, dk, dv = _backward(do, q, k, v, o, lse2, ctx.geometry)
+        return dq, dk, dv, None
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+              scale: float | None = None, window: int | None = None, sinks: int = 0, return_lse: bool = False,
+              block_sizes: tuple[int, int] | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Flash attention (Triton): ``o_i = sum_j softmax_j(scale * q_i . k_j | j visible to i) v_j``.
+
+    q [B, H, T, D], k [B, Hkv, S, D], v [B, Hkv, S, Dv] (Hkv divides H; query head h reads kv head
+    ``h // (H // Hkv)``) -> o [B, H, T, Dv] in q's dtype (float16, bfloat16 or float32; float32
+    accumulation).  ``scale`` defaults to ``D**-0.5``.  Visibility: query i at key position
+    ``p = i + S - T``; ``causal``: ``j <= p``; ``window=w``: ``p - w < j <= p``; ``sinks=s`` (with a
+    window): also ``j < s, j <= p``.  Rows with no visible key give o = 0 and lse = -inf.
+    ``return_lse=True`` also returns ``lse_i = log sum_j exp(scale q_i . k_j)`` (natural log, float32
+    [B, H, T]; not differentiable).  Differentiable in q, k, v (Triton backward kernels).
+    ``block_sizes=(BLOCK_M, BLOCK_N)`` overrides the tile sizes (powers of two >= 16; tests and tuning).
+    Inputs must be on CUDA, or on the CPU when Triton runs in its interpreter (selected automatically
+    without CUDA).  Head dims 1..256 (non powers of two are padded inside the kernel); larger raise.
+    Source: Dao 2023 (FlashAttention-2); semantics of :func:`veriformer.reference.softmax_attention`.
+    """
+    func = "attention"
+    require_triton(func)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        require(isinstance(t, torch.Tensor), func, name, "a torch.Tensor", type(t).__name__)
+        require(t.dim() == 4, func, name, "a rank-4 tensor [B, heads, length, head dim]", f"shape {tuple(t.shape)}")
+        require(t.dtype in _DTYPES, func, name, "float16, bfloat16 or float32", f"dtype {t.dtype}")
+        require(t.dtype == q.dtype, func, name, f"of q's dtype {q.dtype}", f"dtype {t.dtype}")
+        require(t.device == q.device, func, name, f"on q's device {q.device}", f"device {t.device}")
+    B, H, T, D = q.shape
+    require(T >= 1 and D >= 1, func, "q", "non-empty (T >= 1, D >= 1)", f"shape {tuple(q.shape)}")
+    require(D <= _MAX_HEAD_DIM, func, "q", f"a head dim D <= {_MAX_HEAD_DIM}", f"D={D}")
+    require(k.shape[0] == B and k.shape[3] == D and k.shape[2] >= 1 and k.shape[1] >= 1, func, "k",
+            f"of shape [B={B}, Hkv, S >= 1, D={D}]", f"shape {tuple(k.shape)}")
+    require(H % k.shape[1] == 0, func, "k", f"a kv head count dividing H={H}", f"Hkv={k.shape[1]}")
+    require(v.shape[:3] == k.shape[:3] and 1 <= v.shape[3] <= _MAX_HEAD_DIM, func, "v",
+            f"of shape [B, Hkv, S, Dv] = [{k.shape[0]}, {k.shape[1]}, {k.shape[2]}, Dv <= {_MAX_HEAD_DIM}]",
+            f"shape {tuple(v.shape)}")
+    require(isinstance(causal, bool), func, "causal", "a bool", repr(causal))
+    if scale is None:
+        scale = D**-0.5
+    require(isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale), func,
+            "scale", "None or a finite float", repr(scale))
+    require(window is None or (isinstance(window, numbers.Integral) and not isinstance(window, bool) and window >= 1),
+            func, "window", "None or an int >= 1", repr(window))
+    require(isinstance(sinks, numbers.Integral) and not isinstance(sinks, bool) and sinks >= 0, func, "sinks",
+            "an int >= 0", repr(sinks))
+    if block_sizes is not None:
+        ok = (len(block_sizes) == 2 and all(isinstance(x, int) and x >= 16 and x & (x - 1) == 0
+                                            for x in block_sizes))
+        require(ok, func, "block_sizes", "None or two powers of two >= 16", repr(block_sizes))
+    if interpreting():
+        require(q.device.type == "cpu", func, "q", "a CPU tensor (Triton runs in its CPU interpreter)",
+                f"device {q.device}")
+    else:
+        require(q.device.type == "cuda", func, "q", "a CUDA tensor", f"device {q.device}")
+    g = _Geometry(q, k, v, causal, float(scale), None if window is None else int(window),
+                  int(sinks) if window is not None else 0, block_sizes)
+    o, lse2 = _FlashAttention.apply(q, k, v, g)
+    if return_lse:
+        return o, lse2 * _LN2
+    return o
