@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Ceilings", "bench_ms", "fmt_table", "measure_ceilings"]
+__all__ = ["Ceilings", "bench_ms", "fmt_table", "measure_ceilings", "mode_caller", "time_side_by_side"]
 
 
 def bench_ms(fn: Callable[[], Any], *, device: torch.device | str, warmup: int = 3, rep: int = 10) -> float:
@@ -95,3 +95,46 @@ def fmt_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -
         cells.append(line)
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c[i].rjust(widths[i]) for i in range(len(columns))) for c in cells)
+
+
+def mode_caller(fn: Callable[..., Any], mode: str, args: tuple[Any, ...], wrt: tuple[torch.Tensor, ...],
+                grads: Any) -> Callable[[], Any]:
+    """``fn(*args)`` without autograd ("fwd"), or forward plus ``autograd.grad`` w.r.t. ``wrt`` ("fwd+bwd")."""
+    if mode == "fwd":
+        def call() -> Any:
+            with torch.no_grad():
+                return fn(*args)
+    else:
+        def call() -> Any:
+            return torch.autograd.grad(fn(*args), wrt, grads)
+    return call
+
+
+def time_side_by_side(impls: dict[str, Callable[..., Any]], modes: list[str], *, args: tuple[Any, ...],
+                      wrt: tuple[torch.Tensor, ...], grads: Any, output: Callable[[Any], torch.Tensor],
+                      device: torch.device | str, warmup: int, rep: int,
+                      extra: Callable[[str, float], dict[str, float]]) -> list[dict[str, Any]]:
+    """Time every implementation in each mode, ours (the first entry) first, in one process.
+
+    Row: mode, impl, ms, ratio (ours ms / this ms; > 1 means this one is faster), diff (max |output -
+    ours|, a sanity check that the peer computes the same thing), plus ``extra(mode, ms)`` (rates, roofline
+    fractions).  A peer that fails is reported and skipped."""
+    first = next(iter(impls.values()))
+    with torch.no_grad():
+        ref = output(first(*args)).float()
+    rows: list[dict[str, Any]] = []
+    for mode in modes:
+        ours_ms = None
+        for name, fn in impls.items():
+            try:
+                with torch.no_grad():
+                    diff = float((output(fn(*args)).float() - ref).abs().max())
+                ms = bench_ms(mode_caller(fn, mode, args, wrt, grads), device=device, warmup=warmup, rep=rep)
+            except Exception as exc:  # a peer missing or failing on this build
+                print(f"{name} {mode}: failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            if ours_ms is None:
+                ours_ms = ms
+            rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ours_ms / ms, "diff": diff,
+                         **extra(mode, ms)})
+    return rows

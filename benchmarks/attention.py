@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import bench_ms, fmt_table, measure_ceilings
+from _roofline import fmt_table, measure_ceilings, time_side_by_side
 
 Attn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -58,19 +58,6 @@ def _flex() -> Attn:
         return compiled(q, k, v, block_mask=masks[key])
 
     return run
-
-
-def _caller(fn: Callable[..., Any], mode: str, args: tuple[Any, ...], wrt: tuple[torch.Tensor, ...],
-            grads: Any) -> Callable[[], Any]:
-    """``fn(*args)`` without autograd ("fwd"), or forward plus ``autograd.grad`` w.r.t. ``wrt``."""
-    if mode == "fwd":
-        def call() -> Any:
-            with torch.no_grad():
-                return fn(*args)
-    else:
-        def call() -> Any:
-            return torch.autograd.grad(fn(*args), wrt, grads)
-    return call
 
 
 def _flops(B: int, H: int, T: int, S: int, D: int, mode: str) -> float:
@@ -117,25 +104,14 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
                    for _ in range(3))
         do = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
-        with torch.no_grad():
-            ref_o = impls["triton_flash (ours)"](q, k, v)
-        for mode in args.modes:
-            ours_ms = None
-            for name, fn in impls.items():
-                try:
-                    with torch.no_grad():
-                        o = fn(q, k, v)
-                    diff = float((o.float() - ref_o.float()).abs().max())
-                    call = _caller(fn, mode, (q, k, v), (q, k, v), do)
-                    ms = bench_ms(call, device=device, warmup=1 if args.smoke else 5, rep=reps)
-                except Exception as exc:
-                    print(f"{name} {mode} {shape}: failed: {type(exc).__name__}: {str(exc)[:200]}")
-                    continue
-                if ours_ms is None:
-                    ours_ms = ms
-                tf = _flops(B, H, T, T, D, mode) / (ms * 1e-3) / 1e12
-                rows.append({"shape": shape, "mode": mode, "impl": name, "ms": ms, "ratio": ours_ms / ms,
-                             "tflops": tf, "frac": tf / ceil.matmul_tflops, "diff": diff})
+
+        def extra(mode: str, ms: float, T: int = T) -> dict[str, float]:
+            tf = _flops(B, H, T, T, D, mode) / (ms * 1e-3) / 1e12
+            return {"tflops": tf, "frac": tf / ceil.matmul_tflops}
+
+        rows += [{"shape": shape, **r} for r in time_side_by_side(
+            impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o, device=device,
+            warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
     print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
                            ("ms", "ms", ".3f"), ("ratio", "ours/peer", ".2f"), ("tflops", "TFLOP/s", ".1f"),
                            ("frac", "of matmul", ".2f"), ("diff", "max|o-ours|", ".1e")]))

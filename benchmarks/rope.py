@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import bench_ms, fmt_table, measure_ceilings
+from _roofline import fmt_table, measure_ceilings, time_side_by_side
 
 QK = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -58,19 +58,6 @@ def _hf_style(layout: str) -> QK:
     return run
 
 
-def _caller(fn: Callable[..., Any], mode: str, args: tuple[Any, ...], wrt: tuple[torch.Tensor, ...],
-            grads: Any) -> Callable[[], Any]:
-    """``fn(*args)`` without autograd ("fwd"), or forward plus ``autograd.grad`` w.r.t. ``wrt``."""
-    if mode == "fwd":
-        def call() -> Any:
-            with torch.no_grad():
-                return fn(*args)
-    else:
-        def call() -> Any:
-            return torch.autograd.grad(fn(*args), wrt, grads)
-    return call
-
-
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Parse ``argv``, run the benchmark, print the table; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -106,25 +93,15 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         k = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
         gq, gk = torch.randn_like(q), torch.randn_like(k)
         pos = torch.arange(T, device=device)
-        with torch.no_grad():
-            ref_q, _ = impls["triton rope_qk (ours)"](q, k, pos)
         nbytes = 2 * (q.numel() + k.numel()) * q.element_size()  # read + write once
-        for mode in args.modes:
-            ours_ms = None
-            for name, fn in impls.items():
-                try:
-                    with torch.no_grad():
-                        diff = float((fn(q, k, pos)[0].float() - ref_q.float()).abs().max())
-                    call = _caller(fn, mode, (q, k, pos), (q, k), (gq, gk))
-                    ms = bench_ms(call, device=device, warmup=1 if args.smoke else 5, rep=reps)
-                except Exception as exc:
-                    print(f"{name} {mode} {shape}: failed: {type(exc).__name__}: {str(exc)[:200]}")
-                    continue
-                if ours_ms is None:
-                    ours_ms = ms
-                gbps = nbytes * (1 if mode == "fwd" else 2) / (ms * 1e-3) / 1e9
-                rows.append({"shape": shape, "mode": mode, "impl": name, "ms": ms, "ratio": ours_ms / ms,
-                             "gbps": gbps, "frac": gbps / ceil.copy_gbps, "diff": diff})
+
+        def extra(mode: str, ms: float, nbytes: int = nbytes) -> dict[str, float]:
+            gbps = nbytes * (1 if mode == "fwd" else 2) / (ms * 1e-3) / 1e9
+            return {"gbps": gbps, "frac": gbps / ceil.copy_gbps}
+
+        rows += [{"shape": shape, **r} for r in time_side_by_side(
+            impls, args.modes, args=(q, k, pos), wrt=(q, k), grads=(gq, gk), output=lambda r: r[0],
+            device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
     print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
                            ("ms", "ms", ".3f"), ("ratio", "ours/peer", ".2f"), ("gbps", "GB/s", ".1f"),
                            ("frac", "of copy", ".2f"), ("diff", "max|q-ours|", ".1e")]))
