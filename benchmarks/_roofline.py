@@ -116,7 +116,7 @@ def time_side_by_side(impls: dict[str, Callable[..., Any]], modes: list[str], *,
                       extra: Callable[[str, float], dict[str, float]]) -> list[dict[str, Any]]:
     """Time every implementation in each mode, ours (the first entry) first, in one process.
 
-    Row: mode, impl, ms, ratio (ours ms / this ms; > 1 means this one is faster), diff (max |output -
+    Row: mode, impl, ms, ratio (this ms / ours ms: our speed-up over it, > 1 means ours is faster), diff (max |output -
     ours|, a sanity check that the peer computes the same thing), plus ``extra(mode, ms)`` (rates, roofline
     fractions).  A peer that fails is reported and skipped."""
     first = next(iter(impls.values()))
@@ -135,6 +135,6 @@ def time_side_by_side(impls: dict[str, Callable[..., Any]], modes: list[str], *,
                 continue
             if ours_ms is None:
                 ours_ms = ms
-            rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ours_ms / ms, "diff": diff,
+            rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ms / ours_ms, "diff": diff,
                          **extra(mode, ms)})
     return rows

@@ -113,7 +113,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o, device=device,
             warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
     print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "ours/peer", ".2f"), ("tflops", "TFLOP/s", ".1f"),
+                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"), ("tflops", "TFLOP/s", ".1f"),
                            ("frac", "of matmul", ".2f"), ("diff", "max|o-ours|", ".1e")]))
     return rows
 

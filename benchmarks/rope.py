@@ -103,7 +103,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             impls, args.modes, args=(q, k, pos), wrt=(q, k), grads=(gq, gk), output=lambda r: r[0],
             device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
     print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "ours/peer", ".2f"), ("gbps", "GB/s", ".1f"),
+                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"), ("gbps", "GB/s", ".1f"),
                            ("frac", "of copy", ".2f"), ("diff", "max|q-ours|", ".1e")]))
     return rows
 
