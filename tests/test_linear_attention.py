@@ -218,3 +218,59 @@ def test_flash_edge_cases() -> None:
     np.testing.assert_allclose(ref.flash_default_normaliser(7, 3, True), [1.0, 3.0, 6.0])
     with pytest.raises(InputError, match="argument 'lin_normaliser'"):
         ref.flash_attention_direct(qq, kq, ql, kl, v, chunk=2, lin_normaliser=np.ones(2))
+
+
+def test_check_accepts_a_float32_state_for_half_inputs_and_nothing_wider() -> None:
+    """fla and mamba return recurrent states in float32: op outputs listed in ``wide_outputs`` may come back
+    in float32 for half inputs (judged as returned); any other dtype is still an error."""
+
+    def fp32_state(q, k, v, **kw):
+        o, S = naive.linear_attention(q, k, v, **kw)
+        return o, (None if S is None else S.float())
+
+    r = veriformer.check(fp32_state, op="linear_attention", dtypes=("bfloat16", "float16"),
+                         features={"gate", "initial_state"}, max_examples=6)
+    assert r.passed, r.summary()
+
+    def fp64_state(q, k, v, **kw):
+        o, S = naive.linear_attention(q, k, v, **kw)
+        return o, (None if S is None else S.double())
+
+    r = veriformer.check(fp64_state, op="linear_attention", dtypes=("bfloat16",), max_examples=12, shrink=False)
+    assert not r.passed and "or torch.float32" in r.failure.message
+
+
+def test_grad_check_covers_gates_and_initial_state() -> None:
+    """Optional differentiable inputs (g, initial_state) are checked in the cases that contain them: a kernel
+    that stops the gradient of g, or gets it wrong by a factor, fails."""
+
+    def detached_gate(q, k, v, *, g=None, **kw):
+        return naive.linear_attention(q, k, v, g=None if g is None else g.detach(), **kw)
+
+    r = veriformer.check(detached_gate, op="linear_attention", features={"gate"}, grad=True, max_examples=12,
+                         shrink=False)
+    assert not r.passed and "'g'" in r.failure.message
+
+    class HalfGateGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, g):
+            return g.clone()
+
+        @staticmethod
+        def backward(ctx, dg):
+            return 0.5 * dg
+
+    def wrong_dg(q, k, v, *, g=None, **kw):
+        return naive.linear_attention(q, k, v, g=None if g is None else HalfGateGrad.apply(g), **kw)
+
+    r = veriformer.check(wrong_dg, op="linear_attention", features={"gate"}, grad=True, max_examples=12,
+                         shrink=False)
+    assert not r.passed and "dg" in r.failure.message
+
+    def detached_state(q, k, v, *, initial_state=None, **kw):
+        s0 = None if initial_state is None else initial_state.detach()
+        return naive.linear_attention(q, k, v, initial_state=s0, **kw)
+
+    r = veriformer.check(detached_state, op="linear_attention", features={"initial_state"}, grad=True,
+                         max_examples=12, shrink=False)
+    assert not r.passed and "'initial_state'" in r.failure.message

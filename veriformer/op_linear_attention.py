@@ -81,7 +81,12 @@ def _la_vjp(case: LinearAttentionCase, a: dict[str, np.ndarray], cots: dict[str,
             opts: dict[str, Any]) -> dict[str, np.ndarray]:
     d = ref.linear_attention_vjp(a["q"], a["k"], a["v"], cots["o"], grad_final_state=cots.get("final_state"),
                                  **_la_kwargs(case, a))
-    return {"q": d["dq"], "k": d["dk"], "v": d["dv"]}
+    out = {"q": d["dq"], "k": d["dk"], "v": d["dv"]}
+    if "g" in a:
+        out["g"] = d["dg"]
+    if "initial_state" in a:
+        out["initial_state"] = d["dinitial_state"]
+    return out
 
 
 def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
@@ -106,7 +111,13 @@ def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
         dO = np.abs(np.moveaxis(cots["o"], 1, 2))
         dS = np.abs(cots["final_state"]) if "final_state" in cots else np.zeros((1, 1, case.K, case.V))
         M = sc * (dO @ np.swapaxes(V, -1, -2)) * D
-        out.update({"dq": (1.0, float((M @ Kk + sc * (dO * d0) @ np.swapaxes(S0, -1, -2)).max())),
+        # dg_r sums W_ts = scale (q_t.k_s)(dO_t.v_s) D_ts over t >= r > s (and the initial-state terms)
+        W0 = sc * np.sum((Q * d0) @ S0 * dO, axis=-1)  # [B, H, T]
+        wmass = float(np.max(np.sum(M * (Q @ np.swapaxes(Kk, -1, -2)), axis=(-2, -1)) + np.sum(W0, axis=-1)))
+        out.update({"dg": (1.0, wmass),
+                    "dinitial_state": (1.0, float((sc * np.swapaxes(Q * d0, -1, -2) @ dO
+                                                   + d0[..., T - 1:, :] * dS).max())),
+                    "dq": (1.0, float((M @ Kk + sc * (dO * d0) @ np.swapaxes(S0, -1, -2)).max())),
                     "dk": (1.0, float((np.swapaxes(M, -1, -2) @ Q + wl * (V @ np.swapaxes(dS, -1, -2))).max())),
                     "dv": (1.0, float((np.swapaxes(A, -1, -2) @ dO + wl * (Kk @ dS)).max()))})
     return out
@@ -131,9 +142,10 @@ LINEAR_ATTENTION = register_op(OpSpec(
     gold=_la_gold,
     gold_vjp=_la_vjp,
     baseline=lambda opts: naive.linear_attention,
-    differentiable=("q", "k", "v"),
+    differentiable=("q", "k", "v", "g", "initial_state"),
     size=lambda case: case.T,
     tolerance="op.linear_attention",
+    wide_outputs=frozenset({"final_state"}),
     conditioning=_la_conditioning,
     outputs=("o", "final_state"),
     sweep=_la_sweep,

@@ -34,6 +34,8 @@ class OpSpec:
     # gold_vjp(case, arrays, {output name: cotangent}, options) -> {input name: gradient}
     gold_vjp: Callable[[Any, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]], dict[str, np.ndarray]]
     baseline: Callable[[dict[str, Any]], Callable[..., Any]]  # options -> naive torch callable
+    # inputs whose gradients check(grad=True) compares; an optional input (e.g. a gate) counts only in the
+    # cases that contain it
     differentiable: tuple[str, ...]
     size: Callable[[Any], int]
     tolerance: str
@@ -46,6 +48,9 @@ class OpSpec:
     # length sweep for the report's error-vs-length plot: sweep(size, seed) -> case, over sweep_sizes
     sweep: Callable[[int, int], Any] | None = None
     sweep_sizes: tuple[int, ...] = ()
+    # outputs that may come back in float32 when the inputs are float16/bfloat16 (recurrent states that
+    # kernels keep in their float32 accumulator: fla's final_state, mamba's last_state); judged as returned
+    wide_outputs: frozenset[str] = frozenset()
 
 
 OPS: dict[str, OpSpec] = {}
