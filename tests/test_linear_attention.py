@@ -274,3 +274,21 @@ def test_grad_check_covers_gates_and_initial_state() -> None:
     r = veriformer.check(detached_state, op="linear_attention", features={"initial_state"}, grad=True,
                          max_examples=12, shrink=False)
     assert not r.passed and "'initial_state'" in r.failure.message
+
+
+def test_vq_local_bias_rejects_bad_arguments() -> None:
+    """The local-bias block form names the argument: a bias reaching the compressed cache (W > l), a bias of
+    the wrong shape, an unknown stop-gradient setting."""
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 2, 6, 4)) for _ in range(3))
+    cb = rng.standard_normal((2, 3, 4))
+    with pytest.raises(InputError, match="bias"):
+        ref.vq_local_bias_blocks(q, k, v, cb, bias=np.ones(4), block_size=2)
+    with pytest.raises(InputError, match="bias"):
+        ref.vq_local_bias_attention(q, k, v, cb, bias=np.ones((3, 2)))
+    with pytest.raises(InputError, match="stop_gradient"):
+        ref.vq_local_bias_vjp(q, k, v, cb, v, bias=np.ones(2), block_size=2, stop_gradient="all")
+    # W = l is the largest exact support: block form == dense
+    b = rng.standard_normal(3)
+    np.testing.assert_allclose(ref.vq_local_bias_blocks(q, k, v, cb, bias=b, block_size=2),
+                               ref.vq_local_bias_attention(q, k, v, cb, bias=b), rtol=0, atol=1e-13)
