@@ -103,6 +103,16 @@ def vq_attention(q: Any, k: Any, v: Any, codebook: Any, *, causal: bool = False,
     return softmax_attention(q, k_hat, v, scale=sc, causal=bool(causal), backend=backend)
 
 
+def shared_max_weights(xp: Backend, s: Any, visible: np.ndarray, lc: Any, used: np.ndarray) -> tuple[Any, Any]:
+    """Weights ``exp(s - m)`` on the visible key logits and ``exp(lc - m)`` on the in-use cache logits (0
+    elsewhere) with one maximum m per query over both: the common normalisation of the block forms."""
+    m_in = xp.max(xp.where(visible, s, xp.neg_inf), axis=-1, keepdims=True)
+    m_c = xp.max(xp.where(used, lc, xp.neg_inf), axis=-1, keepdims=True)
+    m = xp.where(m_in > m_c, m_in, m_c)
+    return (xp.where(visible, xp.exp(xp.where(visible, s - m, 0.0)), 0.0),
+            xp.where(used, xp.exp(xp.where(used, lc - m, 0.0)), 0.0))
+
+
 def _used_max(xp: Backend, logits: Any, used: np.ndarray) -> Any:
     """Per-row maximum of ``logits`` over the entries with ``used`` True (0 where none is used)."""
     m = xp.max(xp.where(used, logits, xp.neg_inf), axis=-1, keepdims=True)
@@ -185,11 +195,7 @@ def vq_attention_blocks(q: Any, k: Any, v: Any, codebook: Any, *, block_size: in
         lc = Lc[:, :, blk]
         if cache == "means":
             lc = lc + xp.log(xp.asarray(np.where(u > 0, u, 1.0)))
-        m_in = xp.max(xp.where(mask, s_in, xp.neg_inf), axis=-1, keepdims=True)
-        m_c = xp.max(xp.where(used, lc, xp.neg_inf), axis=-1, keepdims=True)
-        m = xp.where(m_in > m_c, m_in, m_c)
-        w_in = xp.where(mask, xp.exp(xp.where(mask, s_in - m, 0.0)), 0.0)
-        w_c = xp.where(used, xp.exp(xp.where(used, lc - m, 0.0)), 0.0)
+        w_in, w_c = shared_max_weights(xp, s_in, mask, lc, used)
         num = xp.matmul(w_in, vx[:, :, blk]) + xp.matmul(w_c, U)
         den_c = xp.sum(w_c, axis=-1, keepdims=True) if cache == "means" else \
             xp.matmul(w_c, xp.asarray(np.swapaxes(u, -1, -2)))

@@ -42,7 +42,7 @@ import numpy as np
 from ._validate import as_float64, require, require_finite, require_shape
 from .attention import softmax_attention
 from .backends import F64, Backend, oracle
-from .vq_attention import _inputs
+from .vq_attention import _inputs, shared_max_weights
 
 __all__ = ["STOP_GRADIENTS", "live_pairs", "vq_local_bias_attention", "vq_local_bias_blocks", "vq_local_bias_vjp",
            "vq_toeplitz_bias"]
@@ -116,11 +116,7 @@ def vq_local_bias_blocks(q: Any, k: Any, v: Any, codebook: Any, *, bias: Any, bl
             xp.asarray(np.where(np.isfinite(add), add, 0.0))
         used = np.broadcast_to(u > 0, (B, H, rows.stop - t0, C))
         lc = Lc[:, :, rows]
-        m_in = xp.max(xp.where(vis, s, xp.neg_inf), axis=-1, keepdims=True)
-        m_c = xp.max(xp.where(used, lc, xp.neg_inf), axis=-1, keepdims=True)
-        m = xp.where(m_in > m_c, m_in, m_c)
-        w_in = xp.where(vis, xp.exp(xp.where(vis, s - m, 0.0)), 0.0)
-        w_c = xp.where(used, xp.exp(xp.where(used, lc - m, 0.0)), 0.0)
+        w_in, w_c = shared_max_weights(xp, s, vis, lc, used)
         num = xp.matmul(w_in, vx[:, :, keys]) + xp.matmul(w_c, U)
         den = xp.sum(w_in, axis=-1, keepdims=True) + xp.matmul(w_c, xp.asarray(np.swapaxes(u, -1, -2)))
         outs.append(num / den)
