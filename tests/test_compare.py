@@ -74,3 +74,12 @@ def test_statistical_and_rate_claims() -> None:
     r = Rate(h, 3 * h**2, order=3).evaluate()
     assert not r.passed and "fitted order 2.000" in r.detail
     assert not Rate(h, np.zeros(3), order=1).evaluate().passed
+
+
+def test_max_ulp_skips_exact_zero_gold_but_max_abs_keeps_it() -> None:
+    """A gold value of exactly 0 has a subnormal spacing (~1e-45 in float32): its error is reported by max_abs,
+    not as ~1e38 ulp; elements with normal gold values are measured in ulps as usual."""
+    from veriformer.compare import measure
+
+    f = measure(np.array([1e-7, 1.0 + 2.0**-22]), np.array([0.0, 1.0]), "float32")
+    assert f.max_abs == pytest.approx(1e-7) and f.max_ulp == pytest.approx(2.0)

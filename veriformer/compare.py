@@ -5,7 +5,9 @@ Figures for an output ``c`` against the gold answer ``g`` (float64):
 * ``max_abs``  = max_i |c_i - g_i|
 * ``rel_rms``  = ||c - g||_2 / ||g||_2  (0 when both are 0)
 * ``max_ulp``  = max_i |c_i - g_i| / ulp_dtype(|g_i|): error in units in the last place of the *dtype
-  under test* at each element's own magnitude
+  under test* at each element's own magnitude, over the elements whose gold value is a normal number of
+  that dtype (an exact 0 or a subnormal gold value has a spacing of ~1e-45 in float32, so any rounding there
+  would read as 1e38 ulp; those elements are covered by ``max_abs`` and by the verdict's floors)
 * ``nonfinite`` = number of elements where c is NaN/inf but g is finite, or where g is +-inf and c is not
   the same infinity.  Judged before any ratio: a single one fails the case.
 
@@ -99,7 +101,8 @@ def measure(candidate: Any, gold: Any, dtype: str = "float64") -> Figures:
     denom = float(np.sqrt(np.sum(gg * gg)))
     num = float(np.sqrt(np.sum(err * err)))
     rel_rms = num / denom if denom > 0 else (0.0 if num == 0 else float("inf"))
-    max_ulp = float((err / ulp(gg, dtype)).max()) if err.size else 0.0
+    normal = np.abs(gg) >= 2.0 ** _format(dtype)[1]
+    max_ulp = float(np.max(err / ulp(gg, dtype), where=normal, initial=0.0)) if err.size else 0.0
     return Figures(max_abs, rel_rms, max_ulp, bad, int(g.size))
 
 
