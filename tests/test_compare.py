@@ -82,4 +82,6 @@ def test_max_ulp_skips_exact_zero_gold_but_max_abs_keeps_it() -> None:
     from veriformer.compare import measure
 
     f = measure(np.array([1e-7, 1.0 + 2.0**-22]), np.array([0.0, 1.0]), "float32")
-    assert f.max_abs == pytest.approx(1e-7) and f.max_ulp == pytest.approx(2.0)
+    assert f.max_abs == 2.0**-22 and f.max_ulp == pytest.approx(2.0)
+    g = measure(np.array([1e-7]), np.array([0.0]), "float32")
+    assert g.max_abs == 1e-7 and g.max_ulp == 0.0
