@@ -1,5 +1,6 @@
-"""State-space implementations checked by the report and the catalogue: the naive torch baselines and the
-float64 oracles wrapped as torch kernels (rounded once to the input dtype: the best any kernel can do)."""
+"""State-space implementations checked by the report and the catalogue: the naive torch baselines (checked with
+gradients: torch autograd against the gold VJPs of :mod:`veriformer.reference.ssm_vjp`) and the float64 oracles
+wrapped as torch kernels (rounded once to the input dtype: the best any kernel can do; forward only)."""
 
 from __future__ import annotations
 
@@ -63,13 +64,14 @@ for _impl in (
                    note="rfft padded to 2L (float32 FFT for half inputs)"),
     Implementation("oracle_in_torch", "ssm_convolution", oracle_ssm_convolution,
                    note="float64 direct sum rounded once"),
-    Implementation("naive_torch", "s4d_kernel", naive_ssm.s4d_kernel, note="complex64 Vandermonde (S4D code)"),
+    Implementation("naive_torch", "s4d_kernel", naive_ssm.s4d_kernel, grad=True,
+                   note="complex64 Vandermonde (S4D code)"),
     Implementation("oracle_in_torch", "s4d_kernel", oracle_s4d_kernel, note="float64 oracle rounded once"),
-    Implementation("naive_torch", "selective_scan", naive_ssm.selective_scan_ref, _SCAN_ALL,
+    Implementation("naive_torch", "selective_scan", naive_ssm.selective_scan_ref, _SCAN_ALL, grad=True,
                    note="mamba selective_scan_ref (float32 internally)"),
     Implementation("oracle_in_torch", "selective_scan", oracle_selective_scan, _SCAN_ALL,
                    note="float64 oracle rounded once"),
-    Implementation("naive_torch", "ssd_scan", naive_ssm.ssd_minimal, frozenset({"initial_states"}),
+    Implementation("naive_torch", "ssd_scan", naive_ssm.ssd_minimal, frozenset({"initial_states"}), grad=True,
                    note="mamba ssd_minimal_discrete in the input dtype"),
     Implementation("oracle_in_torch", "ssd_scan", oracle_ssd_scan, frozenset({"initial_states"}),
                    note="float64 chunked oracle rounded once"),

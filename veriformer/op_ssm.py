@@ -14,6 +14,19 @@
 
 Semantics: :mod:`veriformer.reference.s4`, :mod:`~veriformer.reference.selective_scan`,
 :mod:`~veriformer.reference.ssd`.
+
+Gradients (``check(grad=True)``), gold VJPs of :mod:`veriformer.reference.ssm_vjp`:
+
+* ``s4d_kernel``: log_dt, A_re, A_im, B_re, B_im, C_re, C_im (autograd reaches the parts through the
+  ``torch.complex`` the op's call builds); ``s4d_kernel_vjp``.
+* ``selective_scan``: u, delta, A, B, C and, when the case has them, D, z, delta_bias; cotangents of out and of
+  last_state (when returned); ``selective_scan_vjp``.  ``last_state`` may come back in float32 for half inputs
+  (mamba keeps it in its float32 accumulator).
+* ``ssd_scan``: X, A, B, C and initial_states (when present); cotangents of Y and final_state; ``ssd_vjp``.
+  ``final_state`` may come back in float32 for half inputs.
+
+The rounding floors of the gradients are the summand masses of each VJP (``absolute=True``), see the ``.grad``
+tolerance rows.
 """
 
 from __future__ import annotations
@@ -48,25 +61,40 @@ register_tolerance(Tolerance("op.s4d_kernel", rho=2.0, floor_ulps=4.0, reason=(
     "sum|C Bd|: the argument l dt A of exp carries a relative rounding error u, i.e. an absolute phase error "
     "u l |dt A| that any kernel (exp of the product or repeated multiplication) incurs.")))
 register_tolerance(Tolerance("op.s4d_kernel.grad", rho=2.0, floor_ulps=8.0, reason=(
-    "Gradients are not checked for s4d_kernel (no gold VJP yet); the row exists for the check() interface.")))
+    "rho = 2 over torch autograd of the naive complex64 kernel; gold reference.s4d_kernel_vjp.  Every gradient "
+    "is a sum over l of 2 gK_l l^k e^{l dt A} (k = 0, 1) times products of C, B, (e^{dt A} - 1)/A: 8 ulp at "
+    "each element plus 8 ulp x (1 + (L - 1) max|dt A|) at the sum of |summands| of that gradient (the backward "
+    "run on absolute values, s4d_kernel_vjp(absolute=True)): the same phase error u l |dt A| as the forward, "
+    "doubled because each gradient is a product of two rounded sums.")))
 register_tolerance(Tolerance("op.selective_scan", rho=2.0, floor_ulps=4.0, reason=(
     "rho = 2 over mamba's selective_scan_ref (float32 internally, out rounded to the input dtype); "
     + _FLOOR_REASON.format(f=4))))
 register_tolerance(Tolerance("op.selective_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
-    "Gradients are not checked for selective_scan (no gold VJP yet); the row exists for the check() interface.")))
+    "rho = 2 over torch autograd of mamba's selective_scan_ref (float32 internally, gradients rounded to the "
+    "input dtype); gold reference.selective_scan_vjp (reverse-time adjoint recurrence).  8 ulp at each element "
+    "plus 8 ulp at the sum of |summands| of each gradient (the backward run on absolute values, decays e^{dt A} "
+    "kept: selective_scan_vjp(absolute=True)): the adjoint and the forward states are each rounded once per "
+    "step, and du, ddelta, dA, dB, dC, dD, ddelta_bias are sums over n, d, b or t of their products, so a "
+    "correct kernel may differ from gold by a few u times that mass; twice the forward floor because each "
+    "gradient is a product of two rounded scans.")))
 register_tolerance(Tolerance("op.ssd_scan", rho=2.0, floor_ulps=4.0, reason=(
     "rho = 2 over mamba's ssd_minimal_discrete in the input dtype (stable segsum); the decays exp(segsum) are "
     "formed from rounded log-decays, so each summand L_ts (C_t . B_s) x_s carries a relative error ~ u; "
     + _FLOOR_REASON.format(f=4))))
 register_tolerance(Tolerance("op.ssd_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
-    "Gradients are not checked for ssd_scan (no gold VJP yet); the row exists for the check() interface.")))
+    "rho = 2 over torch autograd of ssd_minimal_discrete in the input dtype; gold reference.ssd_vjp (the simple-"
+    "GLA VJP with q = C, k = B, v = X, g = A).  Floors at the sum of |summands| of each gradient (the VJP on "
+    "|X|, |B|, |C|, |h0|, |cotangents| with the actual decays, ssd_vjp(absolute=True)): 8 ulp x (1 + Q max|a|) "
+    "for dX, dB, dC, dinitial_states, because chunked kernels (mamba's chunk_scan / chunk_state) form every "
+    "decay as exp(cs_t - cs_s) from in-chunk cumulative log-decays rounded to float32, an exponent error up to "
+    "u Q max|a| (Q = chunk size), i.e. that relative error on every decayed summand; 8 ulp x (l + Q max|a|) for "
+    "dA, which kernels form as a reverse cumulative sum over the l steps of per-step terms (mamba's "
+    "ddA_cumsum: row minus column sums of W_ts = D_ts dL/dD_ts, each bounded by twice the largest |W| "
+    "rectangle sum that the absolute VJP gives).")))
 
 
-def _no_vjp(op: str) -> Callable[..., dict[str, np.ndarray]]:
-    def vjp(case: Any, a: dict[str, np.ndarray], g: dict[str, np.ndarray], opts: dict[str, Any]) -> Any:
-        raise NotImplementedError(f"op {op!r} has no gold VJP: check it with grad=False")
-
-    return vjp
+def _max(x: np.ndarray) -> float:
+    return float(np.max(x)) if np.size(x) else 0.0
 
 
 # -- ssm_convolution ---------------------------------------------------------------------------------------------
@@ -126,13 +154,31 @@ def _s4d_gold(case: sst.S4DCase, a: dict[str, np.ndarray], opts: dict[str, Any])
                           case.L)
 
 
+_S4D_INPUTS = ("log_dt", "A_re", "A_im", "B_re", "B_im", "C_re", "C_im")
+
+
+def _s4d_vjp_args(case: sst.S4DCase, a: dict[str, np.ndarray]) -> tuple[Any, ...]:
+    return a["log_dt"], _complex_parts(a, "A"), _complex_parts(a, "B"), _complex_parts(a, "C"), case.L
+
+
+def _s4d_vjp(case: sst.S4DCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray],
+             opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    """reference.s4d_kernel_vjp: gradients of log_dt and of the real and imaginary parts of A, B, C."""
+    d = ref.s4d_kernel_vjp(*_s4d_vjp_args(case, a), cots["out"])
+    return {n: d["d" + n] for n in _S4D_INPUTS}
+
+
 def _s4d_conditioning(case: sst.S4DCase, a: dict[str, np.ndarray],
                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
     A = _complex_parts(a, "A")
     dtA = np.exp(a["log_dt"])[:, None] * A
     Bd = (np.exp(dtA) - 1) / A * _complex_parts(a, "B")
-    return {"out": (1.0 + (case.L - 1) * float(np.abs(dtA).max()),
-                    2 * float(np.max(np.sum(np.abs(_complex_parts(a, "C") * Bd), axis=-1))))}
+    phase = 1.0 + (case.L - 1) * float(np.abs(dtA).max())
+    out = {"out": (phase, 2 * float(np.max(np.sum(np.abs(_complex_parts(a, "C") * Bd), axis=-1))))}
+    if cots is not None:
+        mass = ref.s4d_kernel_vjp(*_s4d_vjp_args(case, a), cots["out"], absolute=True)
+        out.update({"d" + n: (phase, _max(mass["d" + n])) for n in _S4D_INPUTS})
+    return out
 
 
 S4D_KERNEL = register_op(OpSpec(
@@ -145,9 +191,9 @@ S4D_KERNEL = register_op(OpSpec(
     strategy=lambda features, dtype, opts: sst.s4d_cases(),
     call=_s4d_call,
     gold=_s4d_gold,
-    gold_vjp=_no_vjp("s4d_kernel"),
+    gold_vjp=_s4d_vjp,
     baseline=lambda opts: naive_ssm.s4d_kernel,
-    differentiable=(),
+    differentiable=_S4D_INPUTS,
     size=lambda case: case.L,
     tolerance="op.s4d_kernel",
     conditioning=_s4d_conditioning,
@@ -183,9 +229,23 @@ def _scan_gold(case: sst.ScanCase, a: dict[str, np.ndarray], opts: dict[str, Any
     return {"out": res}
 
 
+_SCAN_INPUTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def _scan_vjp(case: sst.ScanCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray], opts: dict[str, Any],
+              absolute: bool = False) -> dict[str, np.ndarray]:
+    """reference.selective_scan_vjp with the cotangents of out (and of last_state when returned)."""
+    kw = _scan_kwargs(case, a)
+    kw.pop("return_last_state", None)
+    d = ref.selective_scan_vjp(a["u"], a["delta"], a["A"], a["B"], a["C"], grad_out=cots["out"],
+                               grad_last_state=cots.get("last_state"), absolute=absolute, **kw)
+    return {n: d["d" + n] for n in _SCAN_INPUTS if n in a}
+
+
 def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
                        cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
-    """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|."""
+    """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|; for each
+    gradient the backward run on absolute values (selective_scan_vjp(absolute=True))."""
     kw = _scan_kwargs(case, a)
     kw.pop("return_last_state", None)
     kw.pop("D", None)
@@ -196,7 +256,11 @@ def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
         mass = mass + np.abs(a["u"] * a["D"][:, None])
     if "z" in a:
         mass = mass * np.abs(a["z"] / (1 + np.exp(-a["z"])))
-    return {"out": (1.0, float(mass.max())), "last_state": (1.0, float(np.abs(state).max()))}
+    out = {"out": (1.0, float(mass.max())), "last_state": (1.0, float(np.abs(state).max()))}
+    if cots is not None:
+        gm = _scan_vjp(case, a, cots, {}, absolute=True)
+        out.update({"d" + n: (1.0, _max(g)) for n, g in gm.items()})
+    return out
 
 
 SELECTIVE_SCAN = register_op(OpSpec(
@@ -209,13 +273,14 @@ SELECTIVE_SCAN = register_op(OpSpec(
     strategy=lambda features, dtype, opts: sst.scan_cases(features=features),
     call=_scan_call,
     gold=_scan_gold,
-    gold_vjp=_no_vjp("selective_scan"),
+    gold_vjp=_scan_vjp,
     baseline=lambda opts: naive_ssm.selective_scan_ref,
-    differentiable=(),
+    differentiable=_SCAN_INPUTS,
     size=lambda case: case.L,
     tolerance="op.selective_scan",
     conditioning=_scan_conditioning,
     outputs=("out", "last_state"),
+    wide_outputs=frozenset({"last_state"}),
     sweep=lambda size, seed: sst.ScanCase(b=1, d=4, n=16, L=size, seed=seed),
     sweep_sizes=(16, 256, 2048),
 ))
@@ -234,12 +299,30 @@ def _ssd_gold(case: sst.SSDCase, a: dict[str, np.ndarray], opts: dict[str, Any])
     return {"out": Y, "final_state": H}
 
 
+_SSD_INPUTS = ("X", "A", "B", "C", "initial_states")
+
+
+def _ssd_vjp(case: sst.SSDCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray], opts: dict[str, Any],
+             absolute: bool = False) -> dict[str, np.ndarray]:
+    """reference.ssd_vjp with the cotangents of Y and of the final state."""
+    d = ref.ssd_vjp(a["X"], a["A"], a["B"], a["C"], cots["out"], a.get("initial_states"), cots.get("final_state"),
+                    absolute=absolute)
+    return {n: d["d" + n] for n in _SSD_INPUTS if n in a}
+
+
 def _ssd_conditioning(case: sst.SSDCase, a: dict[str, np.ndarray],
                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    """Forward: the recurrence on |X|, |B|, |C|, |h0|.  Gradients: the VJP on absolute values (actual decays) with
+    condition 1 + Q max|a| (decays from in-chunk cumulative sums), l + Q max|a| for dA (see the tolerance row)."""
     h0 = a.get("initial_states")
     Y, H = ref.ssd_recurrence(np.abs(a["X"]), a["A"], np.abs(a["B"]), np.abs(a["C"]),
                               None if h0 is None else np.abs(h0))
-    return {"out": (1.0, float(Y.max())), "final_state": (1.0, float(H.max()))}
+    out = {"out": (1.0, float(Y.max())), "final_state": (1.0, float(H.max()))}
+    if cots is not None:
+        gm = _ssd_vjp(case, a, cots, {}, absolute=True)
+        expo = case.chunk_size * float(np.abs(a["A"]).max()) if a["A"].size else 0.0  # max in-chunk |cumsum a|
+        out.update({"d" + n: ((case.length if n == "A" else 1.0) + expo, _max(g)) for n, g in gm.items()})
+    return out
 
 
 SSD_SCAN = register_op(OpSpec(
@@ -252,13 +335,14 @@ SSD_SCAN = register_op(OpSpec(
     strategy=lambda features, dtype, opts: sst.ssd_cases(initial="initial_states" in features),
     call=_ssd_call,
     gold=_ssd_gold,
-    gold_vjp=_no_vjp("ssd_scan"),
+    gold_vjp=_ssd_vjp,
     baseline=lambda opts: naive_ssm.ssd_minimal,
-    differentiable=(),
+    differentiable=_SSD_INPUTS,
     size=lambda case: case.length,
     tolerance="op.ssd_scan",
     conditioning=_ssd_conditioning,
     outputs=("out", "final_state"),
+    wide_outputs=frozenset({"final_state"}),
     sweep=lambda size, seed: sst.SSDCase(b=1, h=2, p=8, n=16, chunks=max(1, size // 16), chunk_size=16, seed=seed),
     sweep_sizes=(16, 256, 1024),
 ))
