@@ -1,0 +1,179 @@
+"""Benchmark: our Triton chunked linear attention against fla's ``chunk_simple_gla`` / ``chunk_lightning_attn``,
+our plain-torch chunked form and SDPA flash causal softmax attention.
+
+``python benchmarks/linear_attention.py`` (GPU) prints, for q, k, v [B=4, T, H=16, D=128] bfloat16 at T = 1K,
+4K, 16K, forward and forward+backward, two groups per T:
+
+* ``gate``: per-token log-gates g [B, T, H] (float32): ``chunk_linear_attention`` (ours) vs fla
+  ``chunk_simple_gla``, ``naive_linear_attention.linear_attention_chunked`` (ours, plain torch, chunk 64) and
+  SDPA flash causal (a different op, the softmax cost it replaces; its ``max|o-ours|`` is not a check);
+* ``lightning``: per-head decay: ``lightning_attention`` (ours) vs fla ``chunk_lightning_attn`` (layer 0 of 2,
+  whose slopes are the ALiBi slopes times 1 + 1e-5; ours gets the same slopes).
+
+Columns: milliseconds, ``speedup of ours`` (the row's time over ours: > 1 means ours is faster), effective
+GB/s over the minimum traffic and its fraction of the copy bandwidth measured in the same process
+(:mod:`_roofline`).  Minimum traffic: forward reads q, k, v and writes o (4 tensors of B T H D); forward +
+backward adds reading q, k, v, dO and writing dq, dk, dv (11 tensors in all); gates and states are
+ignored.  fla is imported only if installed (``pip install flash-linear-attention``; package ``fla``);
+otherwise its rows say "not installed".  ``--smoke`` runs a tiny float32 CPU shape (Triton interpreter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _roofline import fmt_table, measure_ceilings, time_side_by_side
+
+Fn = Callable[..., torch.Tensor]
+
+
+def _ours_gate() -> Fn:
+    from veriformer.fast.triton_linear_attention import chunk_linear_attention
+
+    return lambda q, k, v, g: chunk_linear_attention(q, k, v, g=g)[0]
+
+
+def _ours_lightning(slope: torch.Tensor) -> Fn:
+    from veriformer.fast.triton_linear_attention import lightning_attention
+
+    return lambda q, k, v, g: lightning_attention(q, k, v, slope=slope)[0]
+
+
+def _torch_chunked() -> Fn:
+    from veriformer.fast.naive_linear_attention import linear_attention_chunked
+
+    return lambda q, k, v, g: linear_attention_chunked(q, k, v, g=g, chunk_size=64)[0]
+
+
+class _TouchGate(torch.autograd.Function):
+    """Identity on o that hands g a zero gradient, so the softmax peer runs under the same ``autograd.grad``
+    call (w.r.t. q, k, v, g) as the gated kernels; costs one [B, T, H] zero fill."""
+
+    @staticmethod
+    def forward(ctx: Any, o: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        ctx.g_meta = (g.shape, g.dtype, g.device)
+        return o.view_as(o)
+
+    @staticmethod
+    def backward(ctx: Any, do: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape, dtype, device = ctx.g_meta
+        return do, torch.zeros(shape, dtype=dtype, device=device)
+
+
+def _sdpa_flash(device: str) -> Fn:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        qh, kh, vh = (x.transpose(1, 2) for x in (q, k, v))  # [B, H, T, D] views
+        if device == "cuda":
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                o = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+        else:
+            o = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+        return _TouchGate.apply(o.transpose(1, 2), g)
+
+    return run
+
+
+def _fla_gate() -> Fn:
+    from fla.ops.simple_gla import chunk_simple_gla
+
+    return lambda q, k, v, g: chunk_simple_gla(q, k, v, g=g)[0]
+
+
+def _fla_lightning() -> Fn:
+    from fla.ops.lightning_attn import chunk_lightning_attn
+
+    return lambda q, k, v, g: chunk_lightning_attn(q, k, v, layer_idx=0, num_layers=2)[0]
+
+
+def _lightning_slopes(H: int, device: str) -> torch.Tensor:
+    """fla chunk_lightning_attn's decay rates at layer 0 of 2: ALiBi slopes 2^(-8(h+1)/H) x (1 + 1e-5)."""
+    h = torch.arange(H, dtype=torch.float64)
+    return (torch.pow(2.0, -8.0 * (h + 1) / H) * (1 + 1e-5)).to(device, torch.float32)
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
+    ap.add_argument("--T", type=int, nargs="+", default=[1024, 4096, 16384])
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=16)
+    ap.add_argument("--D", type=int, default=128)
+    ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    ap.add_argument("--groups", nargs="+", default=["gate", "lightning"], choices=["gate", "lightning"])
+    args = ap.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    if args.smoke:
+        device, Ts, B, H, D, reps = "cpu", [32], 1, 2, 16, 1
+        dtype = torch.float32  # the max|o-ours| sanity column then checks to float32 rounding
+    else:
+        if not torch.cuda.is_available():
+            ap.error("needs a CUDA device (use --smoke for the CPU check)")
+        device, Ts, B, H, D, reps = "cuda", args.T, args.B, args.H, args.D, 100
+    ceil = measure_ceilings(device, smoke=args.smoke)
+    print(ceil)
+    slope = _lightning_slopes(H, device)
+    groups: dict[str, dict[str, Fn]] = {}
+    missing: dict[str, list[str]] = {}
+    peers: dict[str, list[tuple[str, Callable[[], Fn]]]] = {
+        "gate": [("fla chunk_simple_gla", _fla_gate), ("torch chunked (ours, C=64)", _torch_chunked),
+                 ("sdpa flash causal" if device == "cuda" else "sdpa causal (cpu)", lambda: _sdpa_flash(device))],
+        "lightning": [("fla chunk_lightning_attn", _fla_lightning)],
+    }
+    for grp in args.groups:
+        impls: dict[str, Fn] = {"triton chunk (ours)": _ours_gate()} if grp == "gate" else \
+            {"triton lightning (ours)": _ours_lightning(slope)}
+        for name, make in peers[grp]:
+            try:
+                impls[name] = make()
+            except ImportError as exc:  # fla not installed
+                print(f"{name}: not installed ({exc})")
+                missing.setdefault(grp, []).append(name)
+        groups[grp] = impls
+    rows: list[dict[str, Any]] = []
+    gen = torch.Generator(device=device).manual_seed(0)
+    for T in Ts:
+        shape = f"B{B} T{T} H{H} D{D}"
+        q, k, v = (torch.randn(B, T, H, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
+                   for _ in range(3))
+        g = (-0.1 * torch.rand(B, T, H, device=device, generator=gen)).requires_grad_(True)
+        do = torch.randn(B, T, H, D, device=device, dtype=dtype, generator=gen)
+        elt = q.element_size()
+
+        def extra(mode: str, ms: float, T: int = T, elt: int = elt) -> dict[str, float]:
+            nbytes = (4 if mode == "fwd" else 11) * B * T * H * D * elt
+            gbps = nbytes / (ms * 1e-3) / 1e9
+            return {"gbps": gbps, "frac": gbps / ceil.copy_gbps}
+
+        for grp, impls in groups.items():
+            wrt = (q, k, v, g) if grp == "gate" else (q, k, v)
+            for r in time_side_by_side(impls, args.modes, args=(q, k, v, g), wrt=wrt, grads=do, output=lambda o: o,
+                                       device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra):
+                rows.append({"shape": shape, "group": grp, **r})
+            for name in missing.get(grp, []):
+                for mode in args.modes:
+                    rows.append({"shape": shape, "group": grp, "mode": mode, "impl": name, "note": "not installed"})
+    print(fmt_table(rows, [("shape", "shape", "s"), ("group", "group", "s"), ("mode", "mode", "s"),
+                           ("impl", "impl", "s"), ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"),
+                           ("gbps", "GB/s", ".1f"), ("frac", "of copy", ".3f"), ("diff", "max|o-ours|", ".1e"),
+                           ("note", "note", "s")]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
