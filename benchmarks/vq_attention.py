@@ -1,0 +1,144 @@
+"""Benchmark: our linear-time Transformer-VQ attention against dense causal attention (SDPA flash, our Triton
+flash attention) over the same quantised keys.
+
+``python benchmarks/vq_attention.py`` (GPU) prints, for bf16, B=4, H=16, D=128, a codebook of 512 codes,
+causal, T in 2K..32K, forward and forward+backward: milliseconds, the speed-up of ours over each peer
+(peer ms / our ms, > 1 means ours is faster), TFLOP/s and the fraction of the bf16 matmul rate measured in
+the same process (``benchmarks/_roofline.py``), both for the dense-equivalent FLOP count (the work dense
+attention does, as in ``benchmarks/attention.py``: comparable across rows) and, on our rows, for the FLOPs
+our kernels actually perform.  ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math).
+
+Inputs: the keys are exact codebook rows (``k = C[z]``), so ``k_hat = k`` and the peers, run on (q, k, v),
+compute the same output as ours (the ``max|o-ours|`` column checks it); ours still quantises them (timed).
+
+FLOP counts: dense causal forward ``4 B H T^2 D / 2`` (FlashAttention convention), backward 2.5x (total
+3.5x).  Ours, forward: quantise ``2 T C D``, cache build ``2 T C Dv``, cache read ``2 T C (D + Dv)``, local
+part ``2 T (W + 1) / 2 (D + Dv)`` (per batch*head); the backward is the flash backward at k_hat (2.5x the
+dense forward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _roofline import fmt_table, measure_ceilings, time_side_by_side
+
+Attn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _ours(codebook: torch.Tensor, block_size: int) -> Attn:
+    from veriformer.fast.vq_attention import vq_attention
+
+    return lambda q, k, v: vq_attention(q, k, v, codebook, causal=True, block_size=block_size)
+
+
+def _triton_flash() -> Attn:
+    from veriformer.fast.flash_attention import attention
+
+    return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
+
+
+def _sdpa(backend_name: str) -> Attn:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = getattr(SDPBackend, backend_name)
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with sdpa_kernel(backend):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return run
+
+
+def dense_flops(B: int, H: int, T: int, D: int, mode: str) -> float:
+    """Dense causal attention FLOPs (T = S, visible fraction (T + 1) / 2T)."""
+    fwd = 4.0 * B * H * T * T * D * (T + 1) / (2 * T)
+    return fwd if mode == "fwd" else 3.5 * fwd
+
+
+def our_flops(B: int, H: int, T: int, D: int, C: int, W: int, mode: str) -> float:
+    """FLOPs our kernels perform (module docstring); the backward is the dense one (flash backward)."""
+    W = min(W, T)
+    fwd = 2.0 * B * H * T * (C * D + C * D + C * (D + D) + (W + 1) / 2 * (D + D))
+    return fwd if mode == "fwd" else fwd + 2.5 * dense_flops(B, H, T, D, "fwd")
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
+    ap.add_argument("--T", type=int, nargs="+", default=[2048, 4096, 8192, 16384, 32768])
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=16)
+    ap.add_argument("--D", type=int, default=128)
+    ap.add_argument("--C", type=int, default=512, help="codebook size")
+    ap.add_argument("--block-size", type=int, default=256, help="our block length W")
+    ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    ap.add_argument("--peers", nargs="*", default=None, help="subset of: FLASH_ATTENTION triton_flash MATH")
+    args = ap.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    if args.smoke:
+        device, Ts, B, H, D, C, W, reps = "cpu", [40], 1, 2, 32, 16, 16, 1
+        peers = args.peers if args.peers is not None else ["MATH", "triton_flash"]
+    else:
+        if not torch.cuda.is_available():
+            ap.error("needs a CUDA device (use --smoke for the CPU check)")
+        device, Ts, B, H, D, C, W, reps = "cuda", args.T, args.B, args.H, args.D, args.C, args.block_size, 100
+        peers = args.peers if args.peers is not None else ["FLASH_ATTENTION", "triton_flash"]
+    ceil = measure_ceilings(device, smoke=args.smoke)
+    print(ceil)
+    gen = torch.Generator(device=device).manual_seed(0)
+    codebook = torch.randn(H, C, D, device=device, dtype=dtype, generator=gen)
+    impls: dict[str, Attn] = {f"vq_attention W={W} (ours)": _ours(codebook, W)}
+    for p in peers:
+        try:
+            impls["triton_flash" if p == "triton_flash" else f"sdpa:{p}"] = (
+                _triton_flash() if p == "triton_flash" else _sdpa(p))
+        except Exception as exc:  # a peer missing from this torch build
+            print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
+    rows: list[dict[str, Any]] = []
+    for T in Ts:
+        shape = f"B{B} H{H} T{T} D{D} C{C}"
+        z = torch.randint(0, C, (B, H, T), device=device, generator=gen)
+        k = codebook[torch.arange(H, device=device)[None, :, None], z].detach().requires_grad_(True)
+        q, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
+                for _ in range(2))
+        do = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
+
+        def extra(mode: str, ms: float, T: int = T) -> dict[str, float]:
+            tf = dense_flops(B, H, T, D, mode) / (ms * 1e-3) / 1e12
+            return {"tflops": tf, "frac": tf / ceil.matmul_tflops}
+
+        got = time_side_by_side(impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o,
+                                device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)
+        for r in got:
+            if r["impl"].endswith("(ours)"):
+                own = our_flops(B, H, T, D, C, W, r["mode"]) / (r["ms"] * 1e-3) / 1e12
+                r.update(own_tflops=own, own_frac=own / ceil.matmul_tflops)
+            rows.append({"shape": shape, **r})
+        del q, k, v, do, z
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
+                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"),
+                           ("tflops", "dense-eq TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
+                           ("own_tflops", "own TFLOP/s", ".1f"), ("own_frac", "own of matmul", ".2f"),
+                           ("diff", "max|o-ours|", ".1e")]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
