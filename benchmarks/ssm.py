@@ -1,0 +1,190 @@
+"""Benchmark: our Triton SSD chunked scan (``veriformer.fast.triton_ssd.chunk_scan``) against mamba-ssm's
+``mamba_chunk_scan_combined`` and a plain-torch sequential scan.
+
+``python benchmarks/ssm.py`` (GPU) prints, for x [B=4, T, H=32, P=64] bfloat16, dt [B, T, H] float32 (softplus
+of a normal, as in Mamba-2), A [H] float32, B/C [B, T, G=1, N=128] bfloat16, chunk 256, T in 4K and 16K, forward
+and forward+backward (gradients of x, dt, A, B, C):
+
+* ``triton_ssd (ours)``;
+* ``mamba_chunk_scan_combined`` when ``mamba_ssm`` is importable, else a row marked "not installed";
+* ``torch sequential scan``: ``H_t = e^{dt_t A} H_{t-1} + dt_t x_t B_t^T``, ``y_t = H_t C_t`` in float32, one
+  step per token (a Python loop of batched torch ops).  It is *measured on the first --seq-T tokens only*
+  (default 1024; its autograd graph keeps a [B, H, P, N] state per step) and its time *extrapolated linearly*
+  to T (the loop is exactly linear in T); the row's impl name says so, and its ``max|y-ours|`` is on that
+  prefix (causal, so our output's prefix is the same computation).
+
+Floors from ``_roofline`` measured in the same process: the minimum bytes (forward: read x, dt, B, C, write y;
+backward adds read dy, x, dt, B, C and write dx, ddt, dB, dC; states and every intermediate excluded) over the
+copy bandwidth, and the minimum FLOPs over the bf16 matmul rate.  FLOPs (the SSD algorithm's, causal halves
+counted once): per head and chunk of Q tokens ``Q^2 N / (H/G)`` (C B^T, shared by the group) ``+ Q^2 P``
+(masked (C B^T) X) ``+ 4 Q P N`` (chunk state and state-to-output); backward counted as 2x the forward.
+Columns: ``speedup of ours`` = peer ms / ours ms (> 1: we are faster), TFLOP/s and its fraction of the
+matmul rate, ``x floor`` = ms / max(byte floor, FLOP floor).  ``--smoke`` runs a tiny CPU shape (Triton
+interpreter) so tests can call it; ``run(argv)`` returns the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _roofline import Ceilings, bench_ms, fmt_table, measure_ceilings, mode_caller, time_side_by_side
+
+Scan = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+_COLUMNS = [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"), ("ms", "ms", ".3f"),
+            ("ratio", "speedup of ours", ".2f"), ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
+            ("floor_ms", "floor ms", ".3f"), ("x_floor", "x floor", ".1f"), ("diff", "max|y-ours|", ".1e")]
+
+
+def _ours(chunk: int) -> Scan:
+    from veriformer.fast.triton_ssd import chunk_scan
+
+    def run(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+        return chunk_scan(x, dt, A, B, C, chunk)  # type: ignore[return-value]
+
+    return run
+
+
+def _mamba(chunk: int) -> Scan:
+    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined  # type: ignore[import-not-found]
+
+    def run(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+        return mamba_chunk_scan_combined(x, dt, A, B, C, chunk)
+
+    return run
+
+
+def sequential_scan(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                    C: torch.Tensor) -> torch.Tensor:
+    """The recurrence one token at a time in float32 (groups expanded): the plain-torch baseline."""
+    b, T, H, P = x.shape
+    rep = H // B.shape[2]
+    Bh = B.float().repeat_interleave(rep, dim=2)
+    Ch = C.float().repeat_interleave(rep, dim=2)
+    xf, dtf = x.float(), dt.float()
+    dec = torch.exp(dtf * A.float())  # [b, T, H]
+    state = x.new_zeros((b, H, P, Bh.shape[-1]), dtype=torch.float32)
+    ys = []
+    for t in range(T):
+        state = dec[:, t, :, None, None] * state + (dtf[:, t, :, None] * xf[:, t])[..., None] * Bh[:, t, :, None, :]
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
+    return torch.stack(ys, dim=1).to(x.dtype)
+
+
+def _flops(b: int, T: int, H: int, G: int, P: int, N: int, Q: int, mode: str) -> float:
+    nc = -(-T // Q)
+    fwd = b * H * nc * (Q * Q * N / (H // G) + Q * Q * P + 4.0 * Q * P * N)
+    return fwd if mode == "fwd" else 3.0 * fwd
+
+
+def _bytes(b: int, T: int, H: int, G: int, P: int, N: int, esize: int, mode: str) -> float:
+    fwd = b * T * (2 * H * P * esize + H * 4 + 2 * G * N * esize)  # x, y, dt (fp32), B, C
+    bwd = b * T * (3 * H * P * esize + 2 * H * 4 + 4 * G * N * esize)  # dy, x, dx; dt, ddt; B, C, dB, dC
+    return fwd if mode == "fwd" else fwd + bwd
+
+
+def _inputs(b: int, T: int, H: int, G: int, P: int, N: int, dtype: torch.dtype, device: str,
+            seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn(b, T, H, P, generator=gen).to(device, dtype)
+    dt = F.softplus(torch.randn(b, T, H, generator=gen) - 3.0).to(device)
+    A = -torch.rand(H, generator=gen).mul(15.0).add(1.0).to(device)
+    Bm = (torch.randn(b, T, G, N, generator=gen) / N**0.5).to(device, dtype)
+    Cm = (torch.randn(b, T, G, N, generator=gen) / N**0.5).to(device, dtype)
+    return tuple(t.requires_grad_() for t in (x, dt, A, Bm, Cm))
+
+
+def _sequential_rows(args_full: tuple[torch.Tensor, ...], ours: Scan, T: int, seq_T: int, modes: list[str],
+                     device: str, warmup: int, rep: int, extra: Callable[[str, float], dict[str, float]],
+                     ours_ms: dict[str, float]) -> list[dict[str, Any]]:
+    Tm = min(T, seq_T)
+    prefix = tuple(t.detach()[:, :Tm].clone().requires_grad_() if t.dim() > 1 else t for t in args_full)
+    with torch.no_grad():
+        diff = float((sequential_scan(*prefix).float() - ours(*prefix).float()).abs().max())
+    grads = torch.randn_like(prefix[0])
+    name = "torch sequential scan" + ("" if Tm == T else f" (measured T={Tm}, x{T / Tm:g} extrapolated)")
+    rows = []
+    for mode in modes:
+        ms = bench_ms(mode_caller(sequential_scan, mode, prefix, prefix, grads), device=device, warmup=warmup,
+                      rep=rep) * (T / Tm)
+        rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ms / ours_ms[mode], "diff": diff,
+                     **extra(mode, ms)})
+    return rows
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
+    ap.add_argument("--T", type=int, nargs="+", default=[4096, 16384])
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=32)
+    ap.add_argument("--P", type=int, default=64)
+    ap.add_argument("--N", type=int, default=128)
+    ap.add_argument("--G", type=int, default=1)
+    ap.add_argument("--chunk", type=int, default=256)
+    ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
+    ap.add_argument("--seq-T", type=int, default=1024, help="tokens the sequential scan is measured on")
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    args = ap.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    if args.smoke:
+        device, Ts, b, H, G, P, N, Q, reps, seq_T = "cpu", [24], 1, 2, 1, 16, 16, 16, 1, 8
+    else:
+        if not torch.cuda.is_available():
+            ap.error("needs a CUDA device (use --smoke for the CPU check)")
+        device, Ts, b, H, G, P, N, Q, reps, seq_T = ("cuda", args.T, args.B, args.H, args.G, args.P, args.N,
+                                                      args.chunk, 100, args.seq_T)
+    ceil: Ceilings = measure_ceilings(device, smoke=args.smoke)
+    print(ceil)
+    ours = _ours(Q)
+    impls: dict[str, Scan] = {"triton_ssd (ours)": ours}
+    mamba_missing = None
+    try:
+        impls["mamba_chunk_scan_combined"] = _mamba(Q)
+    except Exception as exc:  # mamba_ssm (or its CUDA build) absent
+        mamba_missing = f"{type(exc).__name__}: {str(exc)[:80]}"
+        print(f"mamba_ssm unavailable: {mamba_missing}")
+    rows: list[dict[str, Any]] = []
+    esize = torch.finfo(dtype).bits // 8
+    for T in Ts:
+        shape = f"B{b} T{T} H{H} P{P} N{N} G{G} Q{Q}"
+        inputs = _inputs(b, T, H, G, P, N, dtype, device)
+        dy = torch.randn_like(inputs[0])
+
+        def extra(mode: str, ms: float, T: int = T) -> dict[str, float]:
+            fl = _flops(b, T, H, G, P, N, Q, mode)
+            floor_ms = max(_bytes(b, T, H, G, P, N, esize, mode) / (ceil.copy_gbps * 1e9),
+                           fl / (ceil.matmul_tflops * 1e12)) * 1e3
+            tf = fl / (ms * 1e-3) / 1e12
+            return {"tflops": tf, "frac": tf / ceil.matmul_tflops, "floor_ms": floor_ms, "x_floor": ms / floor_ms}
+
+        timed = time_side_by_side(impls, args.modes, args=inputs, wrt=inputs, grads=dy, output=lambda y: y,
+                                  device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)
+        ours_ms = {r["mode"]: r["ms"] for r in timed if r["impl"] == "triton_ssd (ours)"}
+        rows += [{"shape": shape, **r} for r in timed]
+        if mamba_missing is not None:
+            rows += [{"shape": shape, "mode": m, "impl": "mamba_chunk_scan_combined: not installed"}
+                     for m in args.modes]
+        rows += [{"shape": shape, **r} for r in _sequential_rows(
+            inputs, ours, T, seq_T, args.modes, device, 1 if args.smoke else 2, 1 if args.smoke else 5, extra,
+            ours_ms)]
+    print(fmt_table(rows, _COLUMNS))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
