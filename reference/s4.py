@@ -39,6 +39,7 @@ __all__ = [
     "c_tilde",
     "causal_convolution",
     "dplr_kernel",
+    "expm1_complex",
     "fft_convolution",
     "s4d_kernel",
     "ssm_generating_function",
@@ -50,6 +51,14 @@ __all__ = [
 ]
 
 S4D_METHODS = ("zoh", "bilinear")
+
+
+def expm1_complex(z: Any) -> np.ndarray:
+    """``e^z - 1`` for complex z without cancellation near 0 (NumPy's expm1 is real only):
+    ``expm1(x) cos y - 2 sin^2(y/2) + i e^x sin y`` for z = x + iy.  Source: the identity cos y - 1 = -2 sin^2(y/2)."""
+    zz = np.asarray(z, dtype=np.complex128)
+    x, y = zz.real, zz.imag
+    return (np.expm1(x) * np.cos(y) - 2 * np.sin(y / 2) ** 2) + 1j * (np.exp(x) * np.sin(y))
 
 
 def _system(func: str, Ad: Any, Bd: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,7 +284,8 @@ def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh",
     """S4D Vandermonde kernel ``K[h, l] = 2 Re sum_n C[h,n] Bd[h,n] Ad[h,n]^l`` (conjugate pairs implied).
 
     log_dt [H] (dt = exp(log_dt)), A, B, C [H, N2] complex (N2 = N/2 kept eigenvalues, Re A < 0 for stability);
-    ``method="zoh"``: Ad = exp(dt A), Bd = (exp(dt A) - 1)/A B, powers as exp(l dt A); ``"bilinear"``:
+    ``method="zoh"``: Ad = exp(dt A), Bd = (exp(dt A) - 1)/A B (e^z - 1 by :func:`expm1_complex` in float64),
+    powers as exp(l dt A); ``"bilinear"``:
     Ad = (1 + dt A/2)/(1 - dt A/2), Bd = dt B/(1 - dt A/2), powers by repeated multiplication.  Returns K [H, L].
     Source: spec 2.5; S4 ``models/s4/s4d.py`` (``S4DKernel``: ``C * (exp(dtA) - 1) / A``, B absorbed in C)."""
     func = "s4d_kernel"
@@ -298,7 +308,9 @@ def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh",
     dtA = A_ * dt
     ls = xp.asarray(np.arange(L, dtype=np.float64))
     if method == "zoh":
-        Bd = (xp.exp(dtA) - 1) / A_ * B_
+        # e^{dt A} - 1 without cancellation in float64 (|dt A| ~ 1e-4 would lose 4 digits); mpmath has digits to spare
+        em1 = expm1_complex(dtA) if xp.is_float64 else xp.exp(dtA) - 1
+        Bd = em1 / A_ * B_
         powers = xp.exp(dtA[..., None] * ls)  # [H, N2, L]
     else:
         den = 1 - dtA / 2

@@ -35,10 +35,11 @@ import numpy as np
 from ._validate import InputError, as_float64, require, require_finite, require_shape
 from .backends import F64, Backend
 from .linear_attention import linear_attention_vjp
+from .s4 import expm1_complex
 from .selective_scan import _prepare as _scan_prepare
 from .ssd import _prepare as _ssd_prepare
 
-__all__ = ["expm1_complex", "s4d_kernel_vjp", "selective_scan_vjp", "ssd_vjp"]
+__all__ = ["s4d_kernel_vjp", "selective_scan_vjp", "ssd_vjp"]
 
 
 def _cotangent(x: Any, func: str, arg: str, shape: tuple[int, ...], names: str, *,
@@ -228,14 +229,6 @@ def selective_scan_vjp(u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any = None
 
 
 # -- S4D kernel --------------------------------------------------------------------------------------------------
-
-
-def expm1_complex(z: Any) -> np.ndarray:
-    """``e^z - 1`` for complex z without cancellation near 0 (NumPy's expm1 is real only):
-    ``expm1(x) cos y - 2 sin^2(y/2) + i e^x sin y`` for z = x + iy.  Source: the identity cos y - 1 = -2 sin^2(y/2)."""
-    zz = np.asarray(z, dtype=np.complex128)
-    x, y = zz.real, zz.imag
-    return (np.expm1(x) * np.cos(y) - 2 * np.sin(y / 2) ** 2) + 1j * (np.exp(x) * np.sin(y))
 
 
 def _psi(z: np.ndarray) -> np.ndarray:
