@@ -89,13 +89,17 @@ class LinearAttentionCase:
 def linear_attention_cases(draw: Any, *, max_T: int = 24, head_dims: tuple[int, ...] = (1, 2, 3, 4, 8, 16),
                            gate: bool = True, decay: bool = True, initial_state: bool = True,
                            noncausal: bool = True, normalize: bool = True, feature_maps: bool = True,
-                           final_state: bool | None = None, op: bool = False) -> LinearAttentionCase:
+                           final_state: bool | None = None, op: bool = False,
+                           long_T: int | None = None) -> LinearAttentionCase:
     """Linear-attention cases; each flag enables a feature.  Normalised cases use a positive feature map
     and no state; non-causal cases carry no decay.  ``op=True`` draws only what op ``linear_attention``
-    takes (identity map, unnormalised, causal, decay folded into g)."""
-    B = draw(st.integers(1, 2))
-    H = draw(st.sampled_from((1, 2, 4)))
-    T = draw(st.one_of(st.just(1), st.integers(1, max_T)))
+    takes (identity map, unnormalised, causal, decay folded into g).  ``long_T``: one case in six has
+    T in [65, long_T], past the 64-token chunk of fla's and our default kernels, so their inter-chunk state
+    passing is exercised (with B = H = 1 to keep the interpreter fast)."""
+    long = long_T is not None and draw(st.integers(0, 5)) == 0
+    B = 1 if long else draw(st.integers(1, 2))
+    H = 1 if long else draw(st.sampled_from((1, 2, 4)))
+    T = draw(st.integers(65, long_T)) if long and long_T else draw(st.one_of(st.just(1), st.integers(1, max_T)))
     K = draw(st.sampled_from(head_dims))
     V = K if draw(st.booleans()) else draw(st.sampled_from(head_dims))
     causal = not (noncausal and draw(st.integers(0, 4)) == 0)

@@ -137,7 +137,8 @@ LINEAR_ATTENTION = register_op(OpSpec(
     options={},
     strategy=lambda features, dtype, opts: linear_attention_cases(
         gate="gate" in features, initial_state="initial_state" in features, decay=False, noncausal=False,
-        normalize=False, feature_maps=False, op=True, max_T=24, head_dims=(1, 2, 4, 8, 16)),
+        normalize=False, feature_maps=False, op=True, max_T=24, head_dims=(1, 2, 4, 8, 16),
+        long_T=130),
     call=_la_call,
     gold=_la_gold,
     gold_vjp=_la_vjp,
