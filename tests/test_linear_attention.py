@@ -272,7 +272,8 @@ def test_grad_check_covers_gates_and_initial_state() -> None:
         return naive.linear_attention(q, k, v, initial_state=s0, **kw)
 
     r = veriformer.check(detached_state, op="linear_attention", features={"initial_state"}, grad=True,
-                         max_examples=12, shrink=False)
+                         max_examples=30, shrink=False)
+    assert any("initial_state=True" in c.case for c in r.cases)
     assert not r.passed and "'initial_state'" in r.failure.message
 
 
