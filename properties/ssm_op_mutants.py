@@ -183,3 +183,31 @@ def ssd_no_init(X: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tens
                 initial_states: torch.Tensor | None = None) -> Any:
     """initial_states accepted but never used."""
     return naive_ssm.ssd_minimal(X, A, B, C, chunk_size, None)
+
+
+@mutant("ssm.scan_complex_A_conjugated", family=FAMILY, op="selective_scan", caught_by=["op:selective_scan"],
+        features={"complex_A", "variable_BC"})
+def scan_complex_conj(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                      **kw: Any) -> Any:
+    """Complex A used conjugated (e^{delta conj(A)}): the rotation runs the other way."""
+    return naive_ssm.selective_scan_ref(u, delta, A.conj() if A.is_complex() else A, B, C, **kw)
+
+
+class _NoImagGrad(torch.autograd.Function):
+    """Identity whose backward drops the imaginary part of the gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        return a.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        return torch.complex(g.real, torch.zeros_like(g.real))
+
+
+@mutant("ssm.scan_complex_A_grad_real_only", family=FAMILY, op="selective_scan", caught_by=["op:selective_scan"],
+        features={"complex_A"}, grad=True)
+def scan_complex_grad(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                      **kw: Any) -> Any:
+    """A correct forward whose backward loses dL/d Im A (a real-only gradient path for complex weights)."""
+    return naive_ssm.selective_scan_ref(u, delta, _NoImagGrad.apply(A) if A.is_complex() else A, B, C, **kw)

@@ -148,14 +148,19 @@ def s4d_cases(draw: Any, max_L: int = 256) -> S4DCase:
 
 
 SCAN_FEATURES = frozenset({"D", "z", "delta_bias", "delta_softplus", "return_last_state", "variable_BC",
-                           "grouped_BC"})
+                           "grouped_BC", "complex_A"})
 
 
 @dataclass(frozen=True)
 class ScanCase:
     """Op ``selective_scan`` (mamba ``selective_scan_ref`` layouts): u, delta [b, d, L]; A [d, n] real (negative);
     B, C ``"constant"`` [d, n], ``"variable"`` [b, n, L] or ``"grouped"`` [b, g, n, L] (d divisible by g);
-    optional D [d], z [b, d, L], delta_bias [d], softplus, last state."""
+    optional D [d], z [b, d, L], delta_bias [d], softplus, last state.
+
+    ``complex_A``: A = A_re + i A_im (A_re < 0, the S4D-Lin-like A_im in [-4, 4]) stored as the real arrays
+    "A_re", "A_im" (so check() rounds each part to the test dtype); constant B/C complex as "B_re", "B_im", ...;
+    variable/grouped B/C real [..., n, 2L] with interleaved (re, im) pairs, as mamba takes them.  No last state
+    (it is complex: op outputs are real)."""
 
     b: int
     d: int
@@ -169,6 +174,7 @@ class ScanCase:
     softplus: bool = False
     last_state: bool = False
     seed: int = 0
+    complex_A: bool = False
 
     def arrays(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -180,6 +186,13 @@ class ScanCase:
         }
         shape = {"constant": (d, n), "variable": (b, n, L), "grouped": (b, self.groups, n, L)}[self.bc]
         out["B"], out["C"] = rng.standard_normal(shape), rng.standard_normal(shape)
+        if self.complex_A:
+            out["A_re"], out["A_im"] = out.pop("A"), rng.uniform(-4.0, 4.0, (d, n))
+            for name in ("B", "C"):
+                if self.bc == "constant":
+                    out[name + "_re"], out[name + "_im"] = out.pop(name), rng.standard_normal(shape)
+                else:  # interleaved (re, im) along the last axis: [..., n, 2L]
+                    out[name] = np.stack([out[name], rng.standard_normal(shape)], axis=-1).reshape(*shape[:-1], 2 * L)
         if self.use_D:
             out["D"] = rng.standard_normal(d)
         if self.use_z:
@@ -190,8 +203,8 @@ class ScanCase:
 
 
 @st.composite
-def scan_cases(draw: Any, features: frozenset[str] = SCAN_FEATURES, max_L: int = 64) -> ScanCase:
-    """Selective-scan cases using only ``features``."""
+def scan_cases(draw: Any, features: frozenset[str] = SCAN_FEATURES - {"complex_A"}, max_L: int = 64) -> ScanCase:
+    """Selective-scan cases using only ``features`` (complex A only when asked for: the laws' real-A default)."""
     d = draw(st.sampled_from((1, 2, 4)))
     bc = "constant"
     if "variable_BC" in features:
@@ -201,10 +214,12 @@ def scan_cases(draw: Any, features: frozenset[str] = SCAN_FEATURES, max_L: int =
     def flag(name: str) -> bool:
         return name in features and draw(st.booleans())
 
+    cplx = flag("complex_A")
     return ScanCase(b=draw(st.integers(1, 2)), d=d, n=draw(st.sampled_from((1, 4, 16))),
                     L=draw(st.one_of(st.sampled_from((1, 2, 31)), st.integers(1, max_L))), bc=bc, groups=groups,
                     use_D=flag("D"), use_z=flag("z"), use_bias=flag("delta_bias"), softplus=flag("delta_softplus"),
-                    last_state=flag("return_last_state"), seed=draw(st.integers(0, 2**32 - 1)))
+                    last_state=flag("return_last_state") and not cplx, seed=draw(st.integers(0, 2**32 - 1)),
+                    complex_A=cplx)
 
 
 @dataclass(frozen=True)

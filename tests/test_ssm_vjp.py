@@ -211,6 +211,14 @@ def test_check_grad_passes_for_the_naive_baselines(op: str) -> None:
                          grad=True, max_examples=5)
     assert r.passed, r.summary()
     names = {v.output for c in r.cases for v in c.verdicts}
+    if op == "selective_scan":  # complex A with constant B/C (parts B_re, ...) and with interleaved B/C
+        from veriformer.properties.ssm_strategies import ScanCase
+
+        rc = veriformer.check(_NAIVE[op], op=op, dtypes=("float32",), grad=True, features=spec.features, cases=[
+            ScanCase(b=1, d=2, n=4, L=9, bc=bc, use_D=True, use_z=True, use_bias=True, softplus=True, seed=3,
+                     complex_A=True) for bc in ("constant", "variable")])
+        assert rc.passed, rc.summary()
+        names |= {v.output for c in rc.cases for v in c.verdicts}
     assert {"d" + n for n in spec.differentiable} <= names, names  # every gradient (optional ones too) judged
 
 

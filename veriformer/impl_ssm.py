@@ -57,7 +57,8 @@ def oracle_ssd_scan(X: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.
     return _back(Y, X), _back(H, X)
 
 
-_SCAN_ALL = frozenset({"D", "z", "delta_bias", "delta_softplus", "return_last_state", "variable_BC", "grouped_BC"})
+_SCAN_ALL = frozenset({"D", "z", "delta_bias", "delta_softplus", "return_last_state", "variable_BC", "grouped_BC",
+                       "complex_A"})
 
 for _impl in (
     Implementation("naive_torch", "ssm_convolution", naive_ssm.ssm_convolution, grad=True,

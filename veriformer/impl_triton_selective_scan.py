@@ -18,7 +18,8 @@ if HAVE_TRITON:
     from .fast.triton_selective_scan import selective_scan as _selective_scan
 
     register_implementation(Implementation(
-        name="triton_selective_scan", op="selective_scan", fn=_selective_scan, features=SCAN_FEATURES, grad=True,
+        name="triton_selective_scan", op="selective_scan", fn=_selective_scan,
+        features=SCAN_FEATURES - {"complex_A"}, grad=True,
         note="Triton selective scan (Mamba-1): state [channel block, n] in float32 registers stepped through the "
              "sequence; backward = reverse-time adjoint scan from chunk checkpoints, no atomics (per-block dB/dC "
              "partials summed on the host); last state float32 for half inputs; CPU interpreter without CUDA"))

@@ -8,7 +8,10 @@
   case stores as separate real arrays, so gold and candidate see identical numbers); K [H, L] in the test dtype.
 * ``selective_scan``: mamba's ``selective_scan_fn`` / ``selective_scan_ref`` signature ``fn(u, delta, A, B, C,
   D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False)``; outputs ("out",
-  "last_state"); real A.  Features: D, z, delta_bias, delta_softplus, return_last_state, variable_BC, grouped_BC.
+  "last_state").  Features: D, z, delta_bias, delta_softplus, return_last_state, variable_BC, grouped_BC, complex_A
+  (A complex64 — complex128 for float64 — built from test-dtype real and imaginary parts, constant B/C likewise,
+  variable B/C real [..., n, 2L] with interleaved (re, im) as mamba takes them; no last state, which is complex;
+  gradients are checked on the parts A_re, A_im, ... that torch reaches through ``torch.complex``).
 * ``ssd_scan``: ``fn(X, A, B, C, chunk_size, initial_states=None) -> (Y, final_state)`` with mamba's
   ``ssd_minimal_discrete`` layouts (B/C per head [b, l, h, n]; initial/final state [b, h, p, n]).
 
@@ -217,19 +220,36 @@ def _scan_kwargs(case: sst.ScanCase, a: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def _scan_abc(a: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(A, B, C) of a case: complex A (and constant complex B/C) assembled from their real and imaginary parts,
+    in torch (complex64; complex128 for float64 parts) or NumPy (complex128)."""
+
+    def join(name: str) -> Any:
+        if name + "_re" not in a:
+            return a[name]
+        re, im = a[name + "_re"], a[name + "_im"]
+        if isinstance(re, torch.Tensor):
+            w = torch.float64 if re.dtype == torch.float64 else torch.float32
+            return torch.complex(re.to(w), im.to(w))
+        return re + 1j * im
+
+    return join("A"), join("B"), join("C")
+
+
 def _scan_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: sst.ScanCase, opts: dict[str, Any]) -> Any:
-    res = fn(t["u"], t["delta"], t["A"], t["B"], t["C"], **_scan_kwargs(case, t))
+    res = fn(t["u"], t["delta"], *_scan_abc(t), **_scan_kwargs(case, t))
     return res if case.last_state else (res, None)
 
 
 def _scan_gold(case: sst.ScanCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, np.ndarray]:
-    res = ref.selective_scan(a["u"], a["delta"], a["A"], a["B"], a["C"], **_scan_kwargs(case, a))
+    res = ref.selective_scan(a["u"], a["delta"], *_scan_abc(a), **_scan_kwargs(case, a))
     if case.last_state:
         return {"out": res[0], "last_state": res[1]}
     return {"out": res}
 
 
 _SCAN_INPUTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+_SCAN_PARTS = ("A_re", "A_im", "B_re", "B_im", "C_re", "C_im")  # complex A: gradients of the real parts
 
 
 def _scan_vjp(case: sst.ScanCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray], opts: dict[str, Any],
@@ -237,20 +257,32 @@ def _scan_vjp(case: sst.ScanCase, a: dict[str, np.ndarray], cots: dict[str, np.n
     """reference.selective_scan_vjp with the cotangents of out (and of last_state when returned)."""
     kw = _scan_kwargs(case, a)
     kw.pop("return_last_state", None)
-    d = ref.selective_scan_vjp(a["u"], a["delta"], a["A"], a["B"], a["C"], grad_out=cots["out"],
+    d = ref.selective_scan_vjp(a["u"], a["delta"], *_scan_abc(a), grad_out=cots["out"],
                                grad_last_state=cots.get("last_state"), absolute=absolute, **kw)
-    return {n: d["d" + n] for n in _SCAN_INPUTS if n in a}
+    out = {n: d["d" + n] for n in _SCAN_INPUTS if n in a}
+    for n in ("A", "B", "C"):  # torch's convention for a complex leaf: grad = dL/dRe + i dL/dIm
+        if n + "_re" in a:
+            g = d["d" + n]
+            out[n + "_re"], out[n + "_im"] = (np.abs(g), np.abs(g)) if absolute else (g.real, g.imag)
+    return out
 
 
 def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
                        cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
     """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|; for each
-    gradient the backward run on absolute values (selective_scan_vjp(absolute=True))."""
+    gradient the backward run on absolute values (selective_scan_vjp(absolute=True)).  Complex A: the real scan
+    with Re A and the moduli of B, C (a bound on the complex sums by the triangle inequality), doubled for 2 Re."""
     kw = _scan_kwargs(case, a)
     kw.pop("return_last_state", None)
     kw.pop("D", None)
     kw.pop("z", None)
-    mass, state = ref.selective_scan(np.abs(a["u"]), a["delta"], a["A"], np.abs(a["B"]), np.abs(a["C"]),
+    A, B, C = _scan_abc(a)
+    if np.iscomplexobj(A):
+        def modulus(x: np.ndarray) -> np.ndarray:
+            return np.abs(x) if np.iscomplexobj(x) else np.hypot(x[..., 0::2], x[..., 1::2])
+
+        A, B, C = A.real, 2 * modulus(B), modulus(C)
+    mass, state = ref.selective_scan(np.abs(a["u"]), a["delta"], A, np.abs(B), np.abs(C),
                                      return_last_state=True, **kw)
     if "D" in a:
         mass = mass + np.abs(a["u"] * a["D"][:, None])
@@ -275,7 +307,7 @@ SELECTIVE_SCAN = register_op(OpSpec(
     gold=_scan_gold,
     gold_vjp=_scan_vjp,
     baseline=lambda opts: naive_ssm.selective_scan_ref,
-    differentiable=_SCAN_INPUTS,
+    differentiable=_SCAN_INPUTS + _SCAN_PARTS,
     size=lambda case: case.L,
     tolerance="op.selective_scan",
     conditioning=_scan_conditioning,
