@@ -20,7 +20,9 @@ counted once): per head and chunk of Q tokens ``Q^2 N / (H/G)`` (C B^T, shared b
 (masked (C B^T) X) ``+ 4 Q P N`` (chunk state and state-to-output); backward counted as 2x the forward.
 Columns: ``speedup of ours`` = peer ms / ours ms (> 1: we are faster), TFLOP/s and its fraction of the
 matmul rate, ``x floor`` = ms / max(byte floor, FLOP floor).  ``--smoke`` runs a tiny CPU shape (Triton
-interpreter) so tests can call it; ``run(argv)`` returns the rows.
+interpreter) so tests can call it; ``run(argv)`` returns the rows.  After the scan table the script prints
+``benchmarks/ssm_conv.py``'s tables (FFT long convolution vs the recurrence and a dense conv1d; S4D kernel
+generation) from the same process; ``--no-conv`` skips them.
 """
 
 from __future__ import annotations
@@ -182,7 +184,17 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(argv)
+    """The scan benchmark, then (unless ``--no-conv``) the FFT convolution / S4D kernel tables of
+    ``benchmarks/ssm_conv.py`` in the same process (``--smoke`` applies to both)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    conv = "--no-conv" not in args
+    args = [a for a in args if a != "--no-conv"]
+    run(args)
+    if conv:
+        import ssm_conv
+
+        print()
+        ssm_conv.run(["--smoke"] if "--smoke" in args else [])
     return 0
 
 
