@@ -1,0 +1,291 @@
+"""Op ``mamba_chunk_scan`` for ``veriformer.check``: mamba-ssm's ``mamba_chunk_scan_combined`` convention.
+
+``fn(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None, dt_softplus=False,
+return_final_states=False) -> y or (y, final_states)``; outputs ("out", "final_state") (final_state absent, the
+candidate returns just y, when the case does not ask for it).  Layouts (mamba's): x [b, l, h, p], dt [b, l, h],
+A [h], B/C [b, l, g, n] (g divides h; head i reads group ``i // (h // g)``), D [h] or [h, p], z [b, l, h, p],
+dt_bias [h], initial/final states [b, h, p, n].  ``final_state`` may come back in float32 for half inputs
+(mamba and our Triton kernel keep it in their float32 accumulator).  Any l >= 1 (a partial last chunk).
+
+Semantics (Dao & Gu 2024, SSD; mamba ``ssd_combined.py``)::
+
+    dt' = softplus(dt + dt_bias) if dt_softplus else dt + dt_bias        (bias optional)
+    a_t = dt'_t A_h,   H_t = e^{a_t} H_{t-1} + (dt'_t x_t) B_t^T,   Y_t = H_t C_t   (H_{-1} = initial_states or 0)
+    y = (Y + D x) silu(z)                                                 (D, z optional)
+
+i.e. ``Y = SSD(x dt', dt' A, B, C, h0)`` of :func:`veriformer.reference.ssd_recurrence` (B/C expanded to heads).
+Unlike op ``ssd_scan`` (per-token log-decays, no dt), dt scales both the decay and the input, so mamba's kernel
+is checked here without any adapter arithmetic.
+
+Features: ``D``, ``z``, ``dt_bias``, ``dt_softplus``, ``initial_states``, ``return_final_states``, ``grouped``
+(g < h drawn).  ``check()`` rounds every float input to the test dtype, dt, A and dt_bias included, although
+mamba keeps dt and A in float32: gold and candidate see the same rounded values, so nothing is lost but the
+realism of half-precision dt.
+
+Gold: float64 :func:`mamba_chunk_scan64` (``reference.ssd_recurrence`` on the processed inputs); gradients
+:func:`mamba_chunk_scan64_vjp`: ``reference.ssd_vjp`` (dX, da, dB/dC per head, dH_0) and the chain rule
+through ``X = x dt'``, ``a = dt' A``, the gate and the skip::
+
+    dz = gy (Y + D x) silu'(z),  go = gy silu(z),  dD = sum_{b,l} go x  (summed over p for D [h])
+    dx = dX dt' + go D,  d(dt') = sum_p dX x + da A,  dA = sum_{b,l} da dt',
+    ddt = d(dt') sigmoid(dt + dt_bias) (softplus; d(dt') without),  ddt_bias = sum_{b,l} ddt,
+    dB, dC = the per-head gradients summed over the heads of each group.
+
+Rounding floors: summand masses (every product of the forward / backward on absolute values, actual decays),
+see the tolerance rows ``op.mamba_chunk_scan`` and ``op.mamba_chunk_scan.grad``.
+Sources: mamba ``mamba_ssm/ops/triton/ssd_combined.py`` (signature, layouts); Dao & Gu 2024 (Mamba-2);
+spec ssm-monarch-lora.md 4.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import reference as ref
+from .fast import naive_mamba_chunk_scan
+from .ops import OpSpec, register_op
+from .properties import mamba_chunk_scan_strategies as mst
+from .reference._validate import as_float64, require, require_finite
+from .tolerances import Tolerance, register_tolerance
+
+__all__ = ["MAMBA_CHUNK_SCAN", "mamba_chunk_scan64", "mamba_chunk_scan64_vjp"]
+
+register_tolerance(Tolerance("op.mamba_chunk_scan", rho=2.0, floor_ulps=4.0, reason=(
+    "rho = 2 over the naive torch baseline (dt math in float32, mamba's ssd_minimal_discrete on (x dt, dt A) in "
+    "the input dtype, (Y + D x) silu(z) in float32 rounded once); 4 ulp at each element plus 4 ulp x "
+    "(1 + Q max|a|) at the summand mass (the SSD run on |x dt|, |B|, |C|, |h0| with the actual decays, plus "
+    "|D x|, times |silu(z)|; the state's own mass for final_state), Q the chunk size and a = dt' A: chunked "
+    "kernels form every decay from in-chunk cumulative log-decays in float32 (mamba's dA_cumsum, "
+    "exp(cs_t - cs_s)), an exponent error up to u Q max|a|, i.e. that relative error on every decayed summand; "
+    "dt' itself is formed in float32 (bias, softplus), a relative error of a few u on x dt' and dt' A.")))
+register_tolerance(Tolerance("op.mamba_chunk_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "rho = 2 over torch autograd of the naive baseline; gold reference.ssd_vjp through the chain rule (dt', A, "
+    "x, D, z, dt_bias, group sums, initial_states).  Floors at the summand mass of each gradient (the same "
+    "chain rule on absolute values over ssd_vjp(absolute=True)): 8 ulp x (1 + Q max|a|) for dx, dB, dC, dD, "
+    "dz, dinitial_states (decays from float32 in-chunk cumulative sums, as the forward; twice the floor for the "
+    "product of two rounded scans); 8 ulp x (l + Q max|a|) for ddt, dA, ddt_bias, which contain da, formed by "
+    "kernels as a reverse cumulative sum over the l steps of per-step terms (mamba's ddA_cumsum), see "
+    "op.ssd_scan.grad.")))
+
+_INPUTS = ("x", "dt", "A", "B", "C", "D", "z", "dt_bias", "initial_states")
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * v))  # no overflow for large |v|
+
+
+def _prepare(func: str, x: Any, dt: Any, A: Any, B: Any, C: Any, D: Any, z: Any, dt_bias: Any,
+             initial_states: Any, dt_softplus: Any) -> dict[str, Any]:
+    """float64 copies of the inputs, shapes checked (InputError naming the argument)."""
+    xx = as_float64(x, func, "x", ndim=4)
+    b, l, h, p = xx.shape
+    require(min(xx.shape) >= 1, func, "x", "non-empty [b, l, h, p]", f"shape {xx.shape}")
+    d = as_float64(dt, func, "dt", ndim=3)
+    require(d.shape == (b, l, h), func, "dt", f"of shape [b, l, h] = ({b}, {l}, {h})", f"shape {d.shape}")
+    aa = as_float64(A, func, "A", ndim=1)
+    require(aa.shape == (h,), func, "A", f"of shape [h] = ({h},)", f"shape {aa.shape}")
+    bb = as_float64(B, func, "B", ndim=4)
+    g = bb.shape[2]
+    require(bb.shape[:2] == (b, l) and g >= 1 and h % g == 0 and bb.shape[3] >= 1, func, "B",
+            f"of shape [b, l, g, n] with (b, l) = ({b}, {l}) and g dividing h = {h}", f"shape {bb.shape}")
+    cc = as_float64(C, func, "C", ndim=4)
+    require(cc.shape == bb.shape, func, "C", f"of B's shape {bb.shape}", f"shape {cc.shape}")
+    n = bb.shape[3]
+    out: dict[str, Any] = {"x": xx, "dt": d, "A": aa, "B": bb, "C": cc, "D": None, "z": None, "dt_bias": None,
+                           "initial_states": None, "b": b, "l": l, "h": h, "p": p, "g": g, "n": n}
+    if D is not None:
+        dd = as_float64(D, func, "D", ndim=(1, 2))
+        require(dd.shape in ((h,), (h, p)), func, "D", f"of shape [h] = ({h},) or [h, p] = ({h}, {p})",
+                f"shape {dd.shape}")
+        out["D"] = dd
+    if z is not None:
+        zz = as_float64(z, func, "z", ndim=4)
+        require(zz.shape == xx.shape, func, "z", f"of x's shape {xx.shape}", f"shape {zz.shape}")
+        out["z"] = zz
+    if dt_bias is not None:
+        db = as_float64(dt_bias, func, "dt_bias", ndim=1)
+        require(db.shape == (h,), func, "dt_bias", f"of shape [h] = ({h},)", f"shape {db.shape}")
+        out["dt_bias"] = db
+    if initial_states is not None:
+        h0 = as_float64(initial_states, func, "initial_states", ndim=4)
+        require(h0.shape == (b, h, p, n), func, "initial_states", f"of shape [b, h, p, n] = ({b}, {h}, {p}, {n})",
+                f"shape {h0.shape}")
+        out["initial_states"] = h0
+    require(isinstance(dt_softplus, bool | np.bool_), func, "dt_softplus", "a bool", repr(dt_softplus))
+    for name in _INPUTS:
+        if out[name] is not None:
+            require_finite(out[name], func, name)
+    pre = d + (out["dt_bias"] if out["dt_bias"] is not None else 0.0)
+    if dt_softplus:
+        dl, sig = np.logaddexp(0.0, pre), _sigmoid(pre)
+    else:
+        dl, sig = pre, np.ones_like(pre)
+    require(bool(np.all(dl >= 0)), func, "dt", "a processed step dt' = dt + dt_bias >= 0 (softplus off)",
+            "a negative dt + dt_bias")
+    require(bool(np.all(aa < 0)), func, "A", "< 0 everywhere (A = -exp(A_log))", "an entry >= 0")
+    rep = h // g
+    out.update(dl=dl, sig=sig, a=dl * aa, X=xx * dl[..., None], Bh=np.repeat(bb, rep, axis=2),
+               Ch=np.repeat(cc, rep, axis=2))
+    return out
+
+
+def _skip(q: dict[str, Any]) -> np.ndarray:
+    D = q["D"]
+    return D[:, None] if D.ndim == 1 else D
+
+
+def mamba_chunk_scan64(x: Any, dt: Any, A: Any, B: Any, C: Any, D: Any = None, z: Any = None, dt_bias: Any = None,
+                       initial_states: Any = None, dt_softplus: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """float64 oracle of ``mamba_chunk_scan_combined``: ``dt' = softplus(dt + dt_bias)`` (or ``dt + dt_bias``),
+    ``H_t = e^{dt'_t A_h} H_{t-1} + dt'_t x_t B_t^T``, ``y_t = (H_t C_t + D x_t) silu(z_t)`` (module layouts;
+    the chunk size does not change the exact result).  Returns (y [b, l, h, p], final state [b, h, p, n]).
+    Requires A < 0 and dt' >= 0.  Source: mamba ``ssd_combined.py``; reference.ssd_recurrence."""
+    q = _prepare("mamba_chunk_scan64", x, dt, A, B, C, D, z, dt_bias, initial_states, dt_softplus)
+    Y, H = ref.ssd_recurrence(q["X"], q["a"], q["Bh"], q["Ch"], q["initial_states"])
+    if q["D"] is not None:
+        Y = Y + q["x"] * _skip(q)
+    if q["z"] is not None:
+        Y = Y * q["z"] * _sigmoid(q["z"])
+    return Y, H
+
+
+def mamba_chunk_scan64_vjp(x: Any, dt: Any, A: Any, B: Any, C: Any, grad_y: Any, D: Any = None, z: Any = None,
+                           dt_bias: Any = None, initial_states: Any = None, dt_softplus: bool = False,
+                           grad_final_state: Any = None, *, absolute: bool = False) -> dict[str, np.ndarray]:
+    """VJP of :func:`mamba_chunk_scan64` with cotangents grad_y [b, l, h, p] and (optional) grad_final_state
+    [b, h, p, n]: ``reference.ssd_vjp`` and the chain rule of the module docstring.  Returns ``{"x", "dt",
+    "A", "B", "C"}`` plus ``"D"``, ``"z"``, ``"dt_bias"``, ``"initial_states"`` for the inputs given, each in
+    its input's layout.  ``absolute=True``: the summand masses (the same chain rule with every factor replaced
+    by its absolute value, over ``ssd_vjp(absolute=True)``).  Source: chain rule derived here; checked against
+    float64 torch autograd in tests/test_mamba_chunk_scan.py."""
+    func = "mamba_chunk_scan64_vjp"
+    q = _prepare(func, x, dt, A, B, C, D, z, dt_bias, initial_states, dt_softplus)
+    b, l, h, p, g, n = (q[k] for k in "blhpgn")
+    gy = as_float64(grad_y, func, "grad_y", ndim=4)
+    require(gy.shape == (b, l, h, p), func, "grad_y", f"of shape [b, l, h, p] = {(b, l, h, p)}", f"shape {gy.shape}")
+    require_finite(gy, func, "grad_y")
+    gh = None
+    if grad_final_state is not None:
+        gh = as_float64(grad_final_state, func, "grad_final_state", ndim=4)
+        require(gh.shape == (b, h, p, n), func, "grad_final_state", f"of shape [b, h, p, n] = {(b, h, p, n)}",
+                f"shape {gh.shape}")
+        require_finite(gh, func, "grad_final_state")
+    m: Callable[[Any], Any] = np.abs if absolute else (lambda v: v)
+    gy = m(gy)
+    out: dict[str, np.ndarray] = {}
+    go = gy
+    if q["z"] is not None:
+        zz = q["z"]
+        s = _sigmoid(zz)
+        if absolute:
+            Y, _ = ref.ssd_recurrence(np.abs(q["X"]), q["a"], np.abs(q["Bh"]), np.abs(q["Ch"]),
+                                      None if q["initial_states"] is None else np.abs(q["initial_states"]))
+        else:
+            Y, _ = ref.ssd_recurrence(q["X"], q["a"], q["Bh"], q["Ch"], q["initial_states"])
+        pre = Y + (m(q["x"] * _skip(q)) if q["D"] is not None else 0.0)
+        out["z"] = gy * pre * m(s * (1 + zz * (1 - s)))
+        go = gy * m(zz * s)
+    d = ref.ssd_vjp(q["X"], q["a"], q["Bh"], q["Ch"], go, q["initial_states"], gh, absolute=absolute)
+    dl, xx = m(q["dl"]), m(q["x"])
+    dx = d["dX"] * dl[..., None]
+    if q["D"] is not None:
+        dx = dx + go * m(_skip(q))
+        dDp = np.sum(go * xx, axis=(0, 1))  # [h, p]
+        out["D"] = dDp if q["D"].ndim == 2 else dDp.sum(axis=-1)
+    ddl = np.sum(d["dX"] * xx, axis=-1) + d["dA"] * m(q["A"])
+    ddt = ddl * q["sig"]
+    out.update({"x": dx, "dt": ddt, "A": np.sum(d["dA"] * dl, axis=(0, 1)),
+                "B": d["dB"].reshape(b, l, g, h // g, n).sum(axis=3),
+                "C": d["dC"].reshape(b, l, g, h // g, n).sum(axis=3)})
+    if q["dt_bias"] is not None:
+        out["dt_bias"] = ddt.sum(axis=(0, 1))
+    if q["initial_states"] is not None:
+        out["initial_states"] = d["dinitial_states"]
+    return out
+
+
+# -- the op --------------------------------------------------------------------------------------------------------
+
+
+def _kwargs(case: mst.MambaChunkCase, a: dict[str, Any]) -> dict[str, Any]:
+    kw = {name: a[name] for name in ("D", "z", "dt_bias", "initial_states") if name in a}
+    if case.softplus:
+        kw["dt_softplus"] = True
+    return kw
+
+
+def _call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: mst.MambaChunkCase,
+          opts: dict[str, Any]) -> Any:
+    kw = _kwargs(case, t)
+    if case.final:
+        kw["return_final_states"] = True
+    res = fn(t["x"], t["dt"], t["A"], t["B"], t["C"], case.chunk_size, **kw)
+    return res if case.final else (res, None)
+
+
+def _gold(case: mst.MambaChunkCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    y, H = mamba_chunk_scan64(a["x"], a["dt"], a["A"], a["B"], a["C"], **_kwargs(case, a))
+    return {"out": y, "final_state": H} if case.final else {"out": y}
+
+
+def _vjp(case: mst.MambaChunkCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray], opts: dict[str, Any],
+         absolute: bool = False) -> dict[str, np.ndarray]:
+    return mamba_chunk_scan64_vjp(a["x"], a["dt"], a["A"], a["B"], a["C"], cots["out"], **_kwargs(case, a),
+                                  grad_final_state=cots.get("final_state"), absolute=absolute)
+
+
+def _max(v: np.ndarray) -> float:
+    return float(np.max(v)) if np.size(v) else 0.0
+
+
+def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
+                  cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+    """Forward: the SSD on |x dt'|, |B|, |C|, |h0| (actual decays), plus |D x|, times |silu(z)|; gradients: the
+    chain rule on absolute values (mamba_chunk_scan64_vjp(absolute=True)).  Conditions 1 + Q max|a|, and
+    l + Q max|a| for the gradients that contain da (dt, A, dt_bias); see the tolerance rows."""
+    q = _prepare("mamba_chunk_scan conditioning", a["x"], a["dt"], a["A"], a["B"], a["C"], a.get("D"), a.get("z"),
+                 a.get("dt_bias"), a.get("initial_states"), case.softplus)
+    h0 = q["initial_states"]
+    Y, H = ref.ssd_recurrence(np.abs(q["X"]), q["a"], np.abs(q["Bh"]), np.abs(q["Ch"]),
+                              None if h0 is None else np.abs(h0))
+    if q["D"] is not None:
+        Y = Y + np.abs(q["x"] * _skip(q))
+    if q["z"] is not None:
+        Y = Y * np.abs(q["z"] * _sigmoid(q["z"]))
+    expo = case.chunk_size * _max(np.abs(q["a"]))  # max in-chunk |cumsum a|
+    out = {"out": (1.0 + expo, _max(Y)), "final_state": (1.0 + expo, _max(H))}
+    if cots is not None:
+        gm = _vjp(case, a, cots, {}, absolute=True)
+        out.update({"d" + k: ((case.l if k in ("dt", "A", "dt_bias") else 1.0) + expo, _max(v))
+                    for k, v in gm.items()})
+    return out
+
+
+MAMBA_CHUNK_SCAN = register_op(OpSpec(
+    name="mamba_chunk_scan",
+    convention="fn(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None, "
+               "dt_softplus=False, return_final_states=False) -> y or (y, final_states); x [b,l,h,p], dt [b,l,h], "
+               "A [h] < 0, B/C [b,l,g,n], D [h]|[h,p], z [b,l,h,p], dt_bias [h], states [b,h,p,n]; "
+               "y = (SSD(x dt', dt' A, B, C, h0) + D x) silu(z), dt' = softplus(dt + dt_bias) | dt + dt_bias",
+    source="mamba ssd_combined.py::mamba_chunk_scan_combined; Dao & Gu 2024; spec ssm-monarch-lora.md 4.3",
+    features=mst.MAMBA_CHUNK_FEATURES,
+    options={},
+    strategy=lambda features, dtype, opts: mst.mamba_chunk_cases(features=features),
+    call=_call,
+    gold=_gold,
+    gold_vjp=_vjp,
+    baseline=lambda opts: naive_mamba_chunk_scan.mamba_chunk_scan,
+    differentiable=_INPUTS,
+    size=lambda case: case.l,
+    tolerance="op.mamba_chunk_scan",
+    conditioning=_conditioning,
+    outputs=("out", "final_state"),
+    wide_outputs=frozenset({"final_state"}),
+    sweep=lambda size, seed: mst.MambaChunkCase(b=1, l=size, h=2, g=1, p=8, n=16, chunk_size=16, D="h", z=True,
+                                                bias=True, softplus=True, final=True, seed=seed),
+    sweep_sizes=(16, 256, 1024),
+))
