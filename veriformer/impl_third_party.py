@@ -1,5 +1,5 @@
 """Third-party kernels in the report and the catalogue: flash-linear-attention (``fla``, op ``linear_attention``)
-and mamba-ssm (``mamba_ssm``, ops ``selective_scan`` and ``ssd_scan``).
+and mamba-ssm (``mamba_ssm``, ops ``selective_scan``, ``ssd_scan`` and ``mamba_chunk_scan``).
 
 Every row is registered only where its package is installed (``importlib.util.find_spec``) and only where it
 can run: Triton kernels with a CUDA device, or in Triton's CPU interpreter where that was shown to work.  The
@@ -25,6 +25,8 @@ Rows and where they run (fla-core 0.6.0, mamba-ssm 2.3.2.post1, triton 3.9, torc
 * ``mamba.selective_scan_ref`` and ``mamba.ssd_minimal_discrete``: plain torch, on any device.
 * ``mamba.selective_scan_fn``: CUDA and mamba's compiled extension ``selective_scan_cuda``.
 * ``mamba.mamba_chunk_scan_combined``: CUDA only (its launcher enters ``torch.cuda.device(x.device.index)``).
+* ``mamba.mamba_chunk_scan_combined[native]``: the same kernel in its own convention, op ``mamba_chunk_scan``
+  (the identity mapping: only the device moves of :func:`on_cuda`); CUDA only.
 
 mamba_ssm's package ``__init__`` imports ``selective_scan_cuda``; a pure-Python install
 (``MAMBA_SKIP_CUDA_BUILD=TRUE``) lacks it and then nothing of mamba_ssm imports.  :func:`_mamba` then puts an
@@ -401,13 +403,13 @@ if HAVE_MAMBA:
     register_implementation(Implementation(
         "mamba.selective_scan_ref", "selective_scan", functools.partial(selective_scan_via_ref,
                                                                          _mamba_kernel("selective_scan_ref")),
-        _SCAN_ALL,
+        _SCAN_ALL | {"complex_A"}, grad=True,
         note="mamba selective_scan_ref: plain torch, float32 inside (also for float64 inputs), last_state float32; "
              "any device"))
     register_implementation(Implementation(
         "mamba.ssd_minimal_discrete", "ssd_scan", functools.partial(ssd_via_minimal_discrete,
                                                                      _mamba_kernel("ssd_minimal_discrete")),
-        frozenset({"initial_states"}),
+        frozenset({"initial_states"}), grad=True,
         note="mamba ssd_minimal_discrete (Listing 1 of Dao & Gu 2024): plain torch in the input dtype; "
              "initial state given as [b, 1, h, p, n]; any device"))
 if HAVE_MAMBA and _CUDA:
@@ -418,9 +420,18 @@ if HAVE_MAMBA and _CUDA:
         note="mamba Triton SSD: per-head A = -2^k, dt = -a/2^k (exact), x = X/dt rounded once to the input "
              "dtype (the adapter's one rounding), ngroups = nheads; heads mixing zero and negative log-decays "
              "are rejected; final state float32; CUDA only"))
+    register_implementation(Implementation(
+        "mamba.mamba_chunk_scan_combined[native]", "mamba_chunk_scan",
+        on_cuda(_mamba_kernel("mamba_chunk_scan_combined")),
+        frozenset({"D", "z", "dt_bias", "dt_softplus", "initial_states", "return_final_states", "grouped"}),
+        grad=True,
+        note="mamba Triton SSD in its own convention (x, dt, A [h], B/C [b, l, g, n], D, z, dt_bias, "
+             "initial_states, dt_softplus, return_final_states): identity mapping, CPU tensors moved to CUDA "
+             "and back; final state float32; CUDA only"))
 if HAVE_SELECTIVE_SCAN_CUDA and _CUDA:
     register_implementation(Implementation(
         "mamba.selective_scan_fn", "selective_scan",
-        on_cuda(functools.partial(selective_scan_via_cuda_kernel, _mamba_kernel("selective_scan_fn"))), _SCAN_ALL,
+        on_cuda(functools.partial(selective_scan_via_cuda_kernel, _mamba_kernel("selective_scan_fn"))),
+        _SCAN_ALL | {"complex_A"}, grad=True,
         note="mamba selective_scan_fn (CUDA extension): A, D, delta_bias and fixed B/C widened to float32 "
              "(exact; the kernel requires float32 weights); last_state float32"))
