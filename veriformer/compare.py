@@ -117,6 +117,7 @@ class OpVerdict:
     margin: float  # max_i |e_i| / allowed_i; <= 1 passes
     passed: bool
     reason: str
+    floor: float = 0.0  # max_i of the floor term of allowed_i (the part that does not scale with the baseline)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,12 +146,12 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
         return OpVerdict(output, fc, fb, ratio, float("inf"), False,
                          f"{fc.nonfinite} non-finite value(s) where gold is finite (or infinity mismatch)")
     ok, _ = _split(c, g)
-    allowed = rho * base_err + floor_ulps * (ulp(np.where(ok, g, 0.0), dtype)
-                                             + condition * float(ulp(floor_scale, dtype)))
+    floor = floor_ulps * (ulp(np.where(ok, g, 0.0), dtype) + condition * float(ulp(floor_scale, dtype)))
+    allowed = rho * base_err + floor
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(ok, np.abs(c - g), 0.0)
     margin = float((err / allowed).max()) if err.size else 0.0
     passed = margin <= 1.0
     reason = "" if passed else (f"error {fc.max_abs:.3g} exceeds rho={rho} x baseline {base_err:.3g} "
                                 f"+ {floor_ulps} ulp floor (margin {margin:.3g})")
-    return OpVerdict(output, fc, fb, ratio, margin, passed, reason)
+    return OpVerdict(output, fc, fb, ratio, margin, passed, reason, float(floor.max()) if floor.size else 0.0)
