@@ -44,7 +44,8 @@ class SmoothInput:
 @st.composite
 def smooth_inputs(draw: Any) -> SmoothInput:
     n = draw(st.integers(1, 2))
-    fl = st.floats(-2.0, 2.0, allow_nan=False)
+    # amplitudes 0 or of order 1 (a 1e-212 input would make the check a test of mpmath's quadrature at 1e-212)
+    fl = st.one_of(st.just(0.0), st.floats(0.01, 2.0), st.floats(-2.0, -0.01))
     return SmoothInput(tuple(draw(fl) for _ in range(n)), tuple(draw(st.floats(0.0, 3.0)) for _ in range(n)),
                        tuple(draw(st.floats(0.0, 6.3)) for _ in range(n)), draw(fl))
 

@@ -85,3 +85,20 @@ def test_max_ulp_skips_exact_zero_gold_but_max_abs_keeps_it() -> None:
     assert f.max_abs == 2.0**-22 and f.max_ulp == pytest.approx(2.0)
     g = measure(np.array([1e-7]), np.array([0.0]), "float32")
     assert g.max_abs == 1e-7 and g.max_ulp == 0.0
+
+
+def test_law_cases_outside_the_domain_are_discarded_with_assume() -> None:
+    """A law may call hypothesis.assume() to discard a case outside its domain (e.g. an RTF conversion with a
+    pole on the unit circle); only real claim failures fail the law."""
+    from hypothesis import assume
+    from hypothesis import strategies as st
+
+    from veriformer.laws import run_law
+    from veriformer.registry import Law
+
+    def odd_only(ref: object, n: int) -> Agreement:
+        assume(n % 2 == 1)
+        return Agreement(float(n % 2), 1.0, "n is odd")
+
+    r = run_law(Law("test.assume", "test", "here", "exact", odd_only, {"n": st.integers(0, 100)}), max_examples=20)
+    assert r.passed and r.cases and all(int(c.inputs.split("=")[1]) % 2 == 1 for c in r.cases)

@@ -8,12 +8,8 @@ shapes; ``block_sizes=(16, 16)`` forces several query and key blocks so that the
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import os
-import subprocess
-import sys
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,6 +18,8 @@ import torch
 
 # _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton_env import HAVE_TRITON, interpreting  # isort: skip
+
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -34,7 +32,6 @@ pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="the optional dependency
 
 DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
 ALL = frozenset({"causal", "gqa", "window", "sinks"})
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _rand(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 0, grad: bool = False) -> torch.Tensor:
@@ -264,22 +261,11 @@ def test_rope_bad_inputs() -> None:
 # ------------------------------------------------------------------------- compiled mode (no GPU needed)
 
 _COMPILE_SCRIPT = r"""
-import inspect
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
 from veriformer.fast import flash_attention as fa, triton_rope as tr
+from veriformer.fast._ptx import compile_ptx
 
 def build(fn, ptrs, consts, scalars, **opts):
-    names = list(inspect.signature(fn.fn).parameters)
-    sig, cst = {}, {}
-    for i, n in enumerate(names):
-        if n in consts:
-            sig[n], cst[(i,)] = "constexpr", consts[n]
-        else:
-            sig[n] = ptrs.get(n, scalars.get(n, "i32"))
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=cst), target=GPUTarget("cuda", 90, 32),
-                          options=opts).asm["ptx"]
+    return compile_ptx(fn, {**scalars, **ptrs}, consts, **opts)
 
 def io(dt):
     d = {n: "*" + dt for n in ("Q", "K", "V", "O", "DO", "DK", "DV_", "DQ", "QO", "KO")}
@@ -308,26 +294,15 @@ def test_kernels_compile_for_sm90_without_a_gpu() -> None:
     H100 (sm_90) in a subprocess with the interpreter off, so compiled-mode-only errors show up on a
     CPU-only machine.  bf16 dots must use MMA instructions, RoPE the accurate libdevice cos/sin (no
     ``cos.approx``) and round-to-nearest-even stores, float32 IEEE products (no TF32)."""
-    env = {**os.environ, "TRITON_INTERPRET": "0"}
-    r = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split()[-4:] == ["bf16_mma=1", "rope_approx=0", "rope_rn_bf16=1", "fp32_tf32=0"], r.stdout
+    stdout = compile_in_subprocess(_COMPILE_SCRIPT)
+    assert stdout.split()[-4:] == ["bf16_mma=1", "rope_approx=0", "rope_rn_bf16=1", "fp32_tf32=0"], stdout
 
 
 # ------------------------------------------------------------------------------------------- benchmarks
 
-def _load_benchmark(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", os.path.join(ROOT, "benchmarks", f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("name", ["attention", "rope"])
 def test_benchmark_smoke(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _load_benchmark(name).run(["--smoke", "--modes", "fwd"])
+    rows = load_benchmark(name).run(["--smoke", "--modes", "fwd"])
     out = capsys.readouterr().out
     assert "ours" in out and rows and rows[0]["ratio"] == 1.0
     assert all(math.isfinite(r["ms"]) and r["diff"] < 0.05 for r in rows)

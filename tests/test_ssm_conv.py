@@ -8,12 +8,8 @@ marked ``gpu``.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import subprocess
-import sys
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,6 +17,8 @@ import torch
 
 # _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton_env import HAVE_TRITON, interpreting  # isort: skip
+
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -32,7 +30,6 @@ from veriformer.reference import InputError
 pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="the optional dependency triton is not installed")
 
 DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S4D_GRAD = bool(get_op("s4d_kernel").differentiable)  # the op's gold VJP exists
 
 
@@ -250,23 +247,12 @@ def test_input_errors_name_the_argument() -> None:
 # ------------------------------------------------------------------------------- compiled mode, benchmark
 
 _COMPILE_SCRIPT = r"""
-import inspect
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
 from veriformer.fast import ssm_conv as sc
+from veriformer.fast._ptx import compile_ptx
 
 def build(fn, consts):
-    names = list(inspect.signature(fn.fn).parameters)
-    ptrs = dict(WR="*fp32", WI="*fp32", RATE="*fp32", TURNS="*fp64", K="*bf16", G="*fp32", PART="*fp32")
-    sig, cst = {}, {}
-    for i, n in enumerate(names):
-        if n in consts:
-            sig[n], cst[(i,)] = "constexpr", consts[n]
-        else:
-            sig[n] = ptrs.get(n, "i32")
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=cst), target=GPUTarget("cuda", 90, 32),
-                          options=dict(num_warps=4)).asm["ptx"]
+    types = dict(WR="*fp32", WI="*fp32", RATE="*fp32", TURNS="*fp64", K="*bf16", G="*fp32", PART="*fp32")
+    return compile_ptx(fn, types, consts, num_warps=4)
 
 cfg = dict(zip(("TILES", "BLOCK_L", "BLOCK_N"), sc._config(4096, 64), strict=True), EMULATE=False)  # GPU sizes
 fwd = build(sc._s4d_fwd, cfg)
@@ -283,23 +269,12 @@ print("approx=%d rn_bf16=%d f64=%d tf32=%d" % ("cos.approx" in fwd + bwd or "sin
 def test_s4d_kernels_compile_for_sm90_without_a_gpu() -> None:
     """The GPU path (EMULATE=False, the GPU tile sizes, libdevice cos/sin, float64 angle reduction, IEEE float32
     dots) compiles to PTX for sm_90."""
-    env = {**os.environ, "TRITON_INTERPRET": "0"}
-    r = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split()[-4:] == ["approx=0", "rn_bf16=1", "f64=1", "tf32=0"], r.stdout
-
-
-def _load_benchmark(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", os.path.join(ROOT, "benchmarks", f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    stdout = compile_in_subprocess(_COMPILE_SCRIPT)
+    assert stdout.split()[-4:] == ["approx=0", "rn_bf16=1", "f64=1", "tf32=0"], stdout
 
 
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    text = _load_benchmark("ssm_conv").run(["--smoke", "--modes", "fwd"])
+    text = load_benchmark("ssm_conv").run(["--smoke", "--modes", "fwd"])
     assert "fft_conv (ours)" in text and "s4d_kernel (ours)" in text and "recurrence" in text
     assert "conv1d" in text and text in capsys.readouterr().out
 

@@ -10,12 +10,8 @@ states, bad inputs, and GPU-size runs (marked ``gpu``).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import os
-import subprocess
-import sys
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -23,6 +19,8 @@ import torch
 
 # _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton_env import HAVE_TRITON, interpreting  # isort: skip
+
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -36,7 +34,6 @@ if HAVE_TRITON:
     from veriformer.fast.triton_linear_attention import chunk_linear_attention, lightning_attention
 
 DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _rand(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 0, grad: bool = False) -> torch.Tensor:
@@ -208,25 +205,13 @@ def test_lightning_bad_slope(slope: torch.Tensor) -> None:
 # ------------------------------------------------------------------------- compiled mode (no GPU needed)
 
 _COMPILE_SCRIPT = r"""
-import inspect
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
 from veriformer.fast import triton_linear_attention as la
+from veriformer.fast._ptx import compile_ptx
 
 def build(fn, dt, consts, **opts):
-    sig, cst = {}, {}
-    for i, n in enumerate(inspect.signature(fn.fn).parameters):
-        if n in consts:
-            sig[n], cst[(i,)] = "constexpr", consts[n]
-        elif n in ("Q", "K_", "V_", "DO", "DQ", "DK", "DV", "O", "HS", "DHS"):
-            sig[n] = "*" + dt
-        elif n in ("G_", "SLOPE", "H0", "HT", "DHT", "DH0", "DGP", "EXTRA", "DG"):
-            sig[n] = "*fp32"
-        else:
-            sig[n] = "fp32" if n == "scale" else "i32"
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=cst), target=GPUTarget("cuda", 90, 32),
-                          options=opts).asm["ptx"]
+    types = {n: "*" + dt for n in ("Q", "K_", "V_", "DO", "DQ", "DK", "DV", "O", "HS", "DHS")}
+    types.update({n: "*fp32" for n in ("G_", "SLOPE", "H0", "HT", "DHT", "DH0", "DGP", "EXTRA", "DG")}, scale="fp32")
+    return compile_ptx(fn, types, consts, **opts)
 
 common = dict(GATE=1, BT=64, EMULATE=False)
 ptx = [build(la._fwd_h, "bf16", dict(common, USE_H0=True, STORE_HT=True, BK=64, BV=64, DOT_PREC="tf32"),
@@ -249,26 +234,14 @@ print("bf16_mma=%d fp32_tf32=%d" % (all("mma" in p for p in ptx), "tf32" in fp32
 def test_kernels_compile_for_sm90_without_a_gpu() -> None:
     """The GPU code path (EMULATE=False: native dtypes, tensor-core dots) of every kernel compiles to PTX for
     an H100 (sm_90) in a subprocess with the interpreter off; bf16 dots use MMA, float32 no TF32."""
-    env = {**os.environ, "TRITON_INTERPRET": "0"}
-    r = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split()[-2:] == ["bf16_mma=1", "fp32_tf32=0"], r.stdout
+    out = compile_in_subprocess(_COMPILE_SCRIPT)
+    assert out.split()[-2:] == ["bf16_mma=1", "fp32_tf32=0"], out
 
 
 # ------------------------------------------------------------------------------------------- benchmark
 
-def _load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_bench_linear_attention",
-                                                  os.path.join(ROOT, "benchmarks", "linear_attention.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _load_benchmark().run(["--smoke", "--modes", "fwd"])
+    rows = load_benchmark("linear_attention").run(["--smoke", "--modes", "fwd"])
     out = capsys.readouterr().out
     assert "ours" in out and rows and rows[0]["ratio"] == 1.0
     timed = [r for r in rows if "ms" in r]

@@ -5,16 +5,13 @@ and a GPU-size run.  Shapes are tiny: without CUDA the kernels run in Triton's C
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -30,7 +27,6 @@ pytestmark = pytest.mark.skipif(not _triton_env.HAVE_TRITON, reason="triton not 
 if _triton_env.HAVE_TRITON:
     from veriformer.fast.triton_selective_scan import selective_scan
 
-ROOT = Path(__file__).resolve().parents[1]
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
@@ -248,11 +244,7 @@ def test_gpu_mamba_size_bf16(bc: str) -> None:
 
 
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("_bench_selective_scan", ROOT / "benchmarks" / "selective_scan.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.run(["--smoke", "--modes", "fwd"])
+    rows = load_benchmark("selective_scan").run(["--smoke", "--modes", "fwd"])
     out = capsys.readouterr().out
     assert "ours" in out and rows and rows[0]["ratio"] == 1.0
     timed = [r for r in rows if "ms" in r]
@@ -264,16 +256,12 @@ def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 # -- the GPU code path compiles ----------------------------------------------------------------------------------
 
 _COMPILE_SCRIPT = r"""
-import triton, triton.language as tl
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
+import triton.language as tl
 import veriformer.fast.triton_selective_scan as ss
+from veriformer.fast._ptx import compile_ptx
 
 def build(fn, io, cst):
-    sig = {n: io.get(n, "i32") for n in fn.arg_names if n not in cst}
-    sig.update({k: "constexpr" for k in cst})
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=cst), target=GPUTarget("cuda", 90, 32),
-                          options={"num_warps": 4}).asm["ptx"]
+    return compile_ptx(fn, io, cst, num_warps=4)
 
 io = {n: "*bf16" for n in ("U", "DL", "B", "C", "Z", "OUT", "GOUT", "DU", "DDL", "DZ")}
 io.update({n: "*fp32" for n in ("A", "Dp", "BIAS", "LAST", "HCK", "SCR", "WS", "GLAST", "DA_P", "DB_P", "DC_P",
@@ -299,8 +287,5 @@ def test_kernels_compile_for_sm90_without_a_gpu() -> None:
     in a subprocess with the interpreter off (bf16 variable B/C with every option; float32 per-row variable B and
     constant C with padded n): bf16 outputs and gradients are stored round-to-nearest-even and the backward uses
     no atomics."""
-    env = {**os.environ, "TRITON_INTERPRET": "0"}
-    r = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split()[-2:] == ["rn_bf16=1", "atomics=0"], r.stdout
+    stdout = compile_in_subprocess(_COMPILE_SCRIPT)
+    assert stdout.split()[-2:] == ["rn_bf16=1", "atomics=0"], stdout

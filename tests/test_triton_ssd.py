@@ -9,9 +9,7 @@ the GPU-size test is marked ``gpu``.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from typing import Any
 
 import pytest
@@ -20,6 +18,8 @@ import torch.nn.functional as F
 
 # _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton_env import HAVE_TRITON, interpreting  # isort: skip
+
+from _helpers import load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -32,7 +32,6 @@ if HAVE_TRITON:
     from veriformer.fast.triton_ssd import chunk_scan, ssd_scan
 
 DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # -- float64 oracles ---------------------------------------------------------------------------------------------
@@ -313,11 +312,7 @@ def test_input_errors_name_the_argument() -> None:
 
 
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("_bench_ssm", os.path.join(ROOT, "benchmarks", "ssm.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.run(["--smoke", "--modes", "fwd"])
+    rows = load_benchmark("ssm").run(["--smoke", "--modes", "fwd"])
     out = capsys.readouterr().out
     assert "ours" in out and "sequential" in out and rows[0]["ratio"] == 1.0
     timed = [r for r in rows if "ms" in r]

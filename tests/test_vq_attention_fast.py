@@ -6,15 +6,13 @@ quantiser, unused codes with huge logits, the straight-through rule, bad inputs,
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -27,7 +25,6 @@ pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="needs triton")
 if HAVE_TRITON:
     from veriformer.fast.vq_attention import vq_attention, vq_quantize
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _case(T: int, *, C: int = 9, D: int = 8, Dv: int = 5, H: int = 2, shared: bool = False, causal: bool = True,
@@ -220,11 +217,7 @@ def test_bad_inputs_raise_input_error() -> None:
 # ------------------------------------------------------------------------------------------ benchmark
 
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("_bench_vq", os.path.join(ROOT, "benchmarks", "vq_attention.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.run(["--smoke", "--modes", "fwd", "--peers", "MATH"])
+    rows = load_benchmark("vq_attention").run(["--smoke", "--modes", "fwd", "--peers", "MATH"])
     assert "ours" in capsys.readouterr().out and rows[0]["ratio"] == 1.0
     assert all(math.isfinite(r["ms"]) and r["diff"] < 0.05 for r in rows)
 
@@ -232,25 +225,15 @@ def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 # ------------------------------------------------------------------------------------------ GPU code path
 
 _COMPILE_SCRIPT = r"""
-import inspect
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
 from veriformer.fast import vq_attention as vq
+from veriformer.fast._ptx import compile_ptx
+
+TYPES = dict(Q="*bf16", K="*bf16", V="*bf16", O="*bf16", CB="*bf16", DO="*bf16", DQ="*bf16", CN2="*fp32",
+             CMAX="*fp32", Z="*i32", AMB="*i8", U="*fp32", CNT="*fp32", LSE="*fp32", DELTA="*fp32",
+             qk_scale="fp32", sm_scale="fp32", eps_scale="fp32")
 
 def build(fn, consts, **opts):
-    ptrs = dict(Q="*bf16", K="*bf16", V="*bf16", O="*bf16", CB="*bf16", DO="*bf16", DQ="*bf16", CN2="*fp32",
-                CMAX="*fp32", Z="*i32", AMB="*i8", U="*fp32", CNT="*fp32", LSE="*fp32", DELTA="*fp32")
-    sc = {"qk_scale": "fp32", "sm_scale": "fp32", "eps_scale": "fp32"}
-    names = list(inspect.signature(fn.fn).parameters)
-    sig, cst = {}, {}
-    for i, n in enumerate(names):
-        if n in consts:
-            sig[n], cst[(i,)] = "constexpr", consts[n]
-        else:
-            sig[n] = ptrs.get(n, sc.get(n, "i32"))
-    return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=cst), target=GPUTarget("cuda", 90, 32),
-                          options=opts).asm["ptx"]
+    return compile_ptx(fn, TYPES, consts, **opts)
 
 tiles = dict(BLOCK_M=128, BLOCK_N=64, BLOCK_C=64, BLOCK_D=128, BLOCK_DV=128, EMULATE=False, DOT_PREC="tf32",
              CACHE_TF32=True)
@@ -270,11 +253,8 @@ print("mma=%d tf32=%d" % (all("mma" in p for p in ptx), all("tf32" in p for p in
 def test_kernels_compile_for_sm90_without_a_gpu() -> None:
     """The GPU code path (EMULATE=False: bf16 tensor-core dots, TF32 cache product) compiles to PTX for an
     H100 (sm_90) in a subprocess with the interpreter off."""
-    env = {**os.environ, "TRITON_INTERPRET": "0"}
-    r = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split()[-2:] == ["mma=1", "tf32=1"], r.stdout
+    stdout = compile_in_subprocess(_COMPILE_SCRIPT, timeout=900)
+    assert stdout.split()[-2:] == ["mma=1", "tf32=1"], stdout
 
 
 # ------------------------------------------------------------------------------------------------- GPU

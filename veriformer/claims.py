@@ -81,7 +81,8 @@ class Agreement:
         with np.errstate(over="ignore"):
             norm = float(np.sqrt(np.sum(np.abs(np.where(fin, b, 0.0)) ** 2)))
             rel_rms = float(np.sqrt(np.sum(err**2))) / norm if norm > 0 else (0.0 if max_abs == 0 else np.inf)
-        max_ulp = max_abs / (U64 * 2 * scale) if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+        ulp_scale = U64 * 2 * scale  # 0 when scale is subnormal: no ulp figure then
+        max_ulp = max_abs / ulp_scale if ulp_scale > 0 else (0.0 if max_abs == 0 else np.inf)
         margin = max_abs / allowed if allowed > 0 else (0.0 if max_abs == 0 else np.inf)
         detail = ""
         if nan or inf_mismatch:

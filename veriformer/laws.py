@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 
 from .campaign import Failure, run_campaign
 from .claims import ClaimResult, as_claims
@@ -76,6 +77,8 @@ def run_law(law: Law | str, *, profile: str = "ci", max_examples: int | None = N
     def body(drawn: dict[str, Any]) -> tuple[LawCase, bool, str]:
         try:
             claims = [c.evaluate() for c in as_claims(law.fn(ns, **drawn))]
+        except UnsatisfiedAssumption:  # hypothesis.assume() in a law: the case is outside its domain, not a failure
+            raise
         except Exception as exc:
             msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             return LawCase(_describe(drawn), [], False, msg), False, msg
