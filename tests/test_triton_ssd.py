@@ -10,6 +10,7 @@ the GPU-size test is marked ``gpu``.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 # _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton_env import HAVE_TRITON, interpreting  # isort: skip
 
-from _helpers import load_benchmark
+from _helpers import compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -336,3 +337,43 @@ def test_gpu_large_bf16_forward_and_backward() -> None:
                                list(live.values()))
     for (name, g1), g2 in zip(ours.items(), gold, strict=True):
         assert _rel(g1, g2) < 5e-2, (name, _rel(g1, g2))
+
+
+# -- the GPU code path compiles ----------------------------------------------------------------------------------
+
+_COMPILE_SCRIPT = r"""
+import triton.language as tl
+from veriformer.fast import triton_ssd as sd
+from veriformer.fast._ptx import compile_ptx
+
+bf = {n: "*bf16" for n in ("U", "V", "X", "B", "C", "Y", "YPRE", "Z", "DY", "DX", "DYB", "DZ")}
+f32 = {n: "*fp32" for n in ("DT", "A", "BIAS", "DTP", "ST", "OUT", "HIN", "FIN", "H0", "DTOT", "D", "DCH", "DAP",
+                            "DBH", "QS", "DDTX", "DDT", "DAH", "DDP", "DS")}
+TYPES = {**bf, **f32, "CS": "*fp64"}
+common = dict(EMULATE=False, DOT_PREC="tf32", IDX=tl.int32)
+tiles = dict(BLOCK_M=64, BLOCK_K=64, BLOCK_P=64, BLOCK_N=128)
+ptx = {
+    "cumsum": compile_ptx(sd._cumsum_kernel, TYPES, dict(DT_PATH=True, SOFTPLUS=True, HAS_BIAS=True, BLOCK_Q=256,
+                                                         IDX=tl.int32), num_warps=4),
+    "state": compile_ptx(sd._chunk_state_kernel, TYPES, dict(common, REVERSE=False, HAS_DT=True, BLOCK_K=64,
+                                                             BLOCK_P=64, BLOCK_N=128), num_warps=8, num_stages=2),
+    "pass": compile_ptx(sd._state_pass_kernel, TYPES, dict(HAS_H0=True, REVERSE=False, BLOCK=1024, IDX=tl.int32),
+                        num_warps=4),
+    "scan": compile_ptx(sd._scan_fwd_kernel, TYPES, dict(common, HAS_DT=True, HAS_D=True, D_HDIM=False, HAS_Z=True,
+                                                         **tiles), num_warps=8, num_stages=2),
+    "dc": compile_ptx(sd._bwd_dc_kernel, TYPES, dict(common, HAS_DT=True, **tiles), num_warps=8, num_stages=2),
+    "dxdb": compile_ptx(sd._bwd_dxdb_kernel, TYPES, dict(common, HAS_DT=True, HAS_D=True, D_HDIM=False, **tiles),
+                        num_warps=8, num_stages=2),
+}
+print("mma=%d f64_cumsum=%d" % (all("mma" in ptx[k] for k in ("state", "scan", "dc", "dxdb")), ".f64" in ptx["cumsum"]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("VERIFORMER_PROFILE", "ci") != "deep",
+                    reason="compilation (~15 s): runs under VERIFORMER_PROFILE=deep")
+def test_kernels_compile_for_sm90_without_a_gpu() -> None:
+    """The GPU code path (EMULATE=False, int32 indexing, GPU tiles) of the forward kernels and the two large
+    backward kernels compiles to PTX for an H100 (sm_90); bf16 dots use MMA and the in-chunk cumsum is float64."""
+    stdout = compile_in_subprocess(_COMPILE_SCRIPT)
+    assert stdout.split()[-2:] == ["mma=1", "f64_cumsum=1"], stdout
