@@ -129,11 +129,16 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
                            rho: float, floor_ulps: float, condition: float = 0.0,
                            floor_scale: float = 0.0) -> OpVerdict:
     """The tolerance policy: pass iff no non-finite value appears where gold is finite and every element
-    satisfies ``|c_i - g_i| <= rho * max_j |b_j - g_j| + floor_ulps * (ulp(g_i) + condition * ulp(scale))``.
+    satisfies ``|c_i - g_i| <= rho * max_j |b_j - g_j| + floor_ulps * (ulp(g_i) + ulp(scale) + condition *
+    ulp_acc(scale))``.
 
     The first floor term is a few ulps at each element's own magnitude, so an exactly rounded baseline
-    cannot fail a kernel.  The second is the unavoidable error of an ill-conditioned op: ``condition``
-    (e.g. max|logit| for softmax) times an ulp at ``floor_scale``, the size of the summands (e.g. max|v|).
+    cannot fail a kernel.  The second is one rounding of a summand-sized operand to the dtype (P or dS fed to a
+    tensor-core dot in the input dtype), present when the op declares a conditioning.  The third is the
+    unavoidable error of an ill-conditioned op: ``condition`` (e.g. max|logit| for softmax) times an ulp at
+    ``floor_scale``, the size of the summands (e.g. max|v|), in the accumulator's precision — float32 for
+    float16/bfloat16 inputs (logits, decays and states are formed in float32 by every kernel we know of),
+    the dtype itself otherwise.
     A non-finite baseline error counts as 0 (the candidate must meet the floor alone), so a broken
     baseline never loosens the test."""
     c = np.asarray(candidate, dtype=np.float64)
@@ -146,7 +151,9 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
         return OpVerdict(output, fc, fb, ratio, float("inf"), False,
                          f"{fc.nonfinite} non-finite value(s) where gold is finite (or infinity mismatch)")
     ok, _ = _split(c, g)
-    floor = floor_ulps * (ulp(np.where(ok, g, 0.0), dtype) + condition * float(ulp(floor_scale, dtype)))
+    acc = "float32" if dtype in ("float16", "bfloat16") else dtype  # the kernels' accumulator precision
+    summand = float(ulp(floor_scale, dtype)) if condition > 0 else 0.0
+    floor = floor_ulps * (ulp(np.where(ok, g, 0.0), dtype) + summand + condition * float(ulp(floor_scale, acc)))
     allowed = rho * base_err + floor
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(ok, np.abs(c - g), 0.0)

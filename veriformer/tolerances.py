@@ -7,9 +7,12 @@ Two kinds of entries:
   scale`` with u = 2^-53 and ``scale`` the magnitude of the summands (Higham 2002, eq. 3.5:
   ``|fl(sum x) - sum x| <= gamma_n sum |x|``, ``gamma_n ~ n u``).
 * ``op.*`` — kernels under test.  A case passes when ``|c_i - g_i| <= rho * max|b - g| + floor_ulps *
-  ulp(g_i)`` where b is the naive torch baseline in the same dtype (see ``compare.judge_against_baseline``).
+  (ulp(g_i) + ulp(S) + C ulp_acc(S))`` where b is the naive torch baseline in the same dtype, S the size of the
+  summands and C the condition the op declares (the last two terms only where it declares them), ulp_acc the
+  spacing of float32 for half inputs (the kernels' accumulators) and of the dtype otherwise (see
+  ``compare.judge_against_baseline``).  The reasons below say "k ulp x L at S" for the conditioned term.
 
-Override per call: ``check(..., rho=3.0, floor_ulps=8)`` or ``check(..., tolerance=Tolerance(...))``.
+Override per call: ``check(..., rho=3.0, floor_ulps=8)``; families add rows with :func:`register_tolerance`.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ _ROWS = [
     Tolerance("op.softmax_attention", rho=2.0, floor_ulps=4.0, reason=(
         "Issue policy rho = 2 over the naive torch formula in the same dtype, plus a 4 ulp floor at each "
         "output's magnitude (an exactly rounded baseline cannot fail a kernel that reorders its sums) and "
-        "4 ulp x L at max|v| (L = max|logit|): rounding a logit of size L once moves its weight by a "
-        "relative u L, which any correct kernel may incur (observed: torch SDPA's CPU forward in float32 "
-        "at L ~ 300 had 3-8x the naive error on cases where naive was lucky).")),
+        "4 ulp x L at max|v| (L = max|logit|) in the accumulator's precision (float32 for half inputs): "
+        "rounding a logit of size L once moves its weight by a relative u L, which any correct kernel may incur "
+        "(observed: torch SDPA's CPU forward in float32 at L ~ 300 had 3-8x the naive error on cases where "
+        "naive was lucky), plus 4 ulp of the dtype at max|v| (P rounded to the dtype for the P V product).")),
     Tolerance("op.softmax_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
         "Gradients: rho = 2; an 8 ulp floor at each element, and 8 ulp x (1 + L) at the size of the "
         "summands of each gradient (Cauchy-Schwarz bounds, ops._attention_conditioning): dS = P (dP - "
