@@ -14,33 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import Attn, sdpa_causal, triton_flash_causal
 from _roofline import fmt_table, measure_ceilings, time_side_by_side
-
-Attn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _ours() -> Attn:
-    from veriformer.fast.flash_attention import attention
-
-    return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
-
-
-def _sdpa(backend_name: str) -> Attn:
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    backend = getattr(SDPBackend, backend_name)
-
-    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        with sdpa_kernel(backend):
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-    return run
 
 
 def _flex() -> Attn:
@@ -91,10 +71,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                                            "EFFICIENT_ATTENTION", "flex"]
     ceil = measure_ceilings(device, smoke=args.smoke)
     print(ceil)
-    impls: dict[str, Attn] = {"triton_flash (ours)": _ours()}
+    impls: dict[str, Attn] = {"triton_flash (ours)": triton_flash_causal()}
     for p in peers:
         try:
-            impls[f"sdpa:{p}" if p != "flex" else "flex_attention"] = _flex() if p == "flex" else _sdpa(p)
+            impls[f"sdpa:{p}" if p != "flex" else "flex_attention"] = _flex() if p == "flex" else sdpa_causal(p)
         except Exception as exc:  # a peer missing from this torch build
             print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
     rows: list[dict[str, Any]] = []

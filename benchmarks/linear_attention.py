@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import sdpa_causal
 from _roofline import fmt_table, measure_ceilings, time_side_by_side
 
 Fn = Callable[..., torch.Tensor]
@@ -68,16 +69,11 @@ class _TouchGate(torch.autograd.Function):
 
 
 def _sdpa_flash(device: str) -> Fn:
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    sdpa = sdpa_causal("FLASH_ATTENTION" if device == "cuda" else None)
 
     def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         qh, kh, vh = (x.transpose(1, 2) for x in (q, k, v))  # [B, H, T, D] views
-        if device == "cuda":
-            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                o = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
-        else:
-            o = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
-        return _TouchGate.apply(o.transpose(1, 2), g)
+        return _TouchGate.apply(sdpa(qh, kh, vh).transpose(1, 2), g)
 
     return run
 

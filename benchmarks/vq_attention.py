@@ -22,39 +22,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import Attn, sdpa_causal, triton_flash_causal
 from _roofline import fmt_table, measure_ceilings, time_side_by_side
-
-Attn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _ours(codebook: torch.Tensor, block_size: int) -> Attn:
     from veriformer.fast.vq_attention import vq_attention
 
     return lambda q, k, v: vq_attention(q, k, v, codebook, causal=True, block_size=block_size)
-
-
-def _triton_flash() -> Attn:
-    from veriformer.fast.flash_attention import attention
-
-    return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
-
-
-def _sdpa(backend_name: str) -> Attn:
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    backend = getattr(SDPBackend, backend_name)
-
-    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        with sdpa_kernel(backend):
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-    return run
 
 
 def dense_flops(B: int, H: int, T: int, D: int, mode: str) -> float:
@@ -101,7 +81,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for p in peers:
         try:
             impls["triton_flash" if p == "triton_flash" else f"sdpa:{p}"] = (
-                _triton_flash() if p == "triton_flash" else _sdpa(p))
+                triton_flash_causal() if p == "triton_flash" else sdpa_causal(p))
         except Exception as exc:  # a peer missing from this torch build
             print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
     rows: list[dict[str, Any]] = []
