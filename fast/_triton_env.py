@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["HAVE_TRITON", "interpreting", "launch", "require_triton", "tl", "triton"]
+__all__ = ["HAVE_TRITON", "device_function", "interpreting", "launch", "require_triton", "tl", "triton"]
 
 
 _TRITON_PREIMPORTED = "triton" in sys.modules
@@ -90,6 +90,14 @@ def require_triton(func: str) -> None:
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def device_function(fn: Any) -> Any:
+    """``triton.jit`` for a helper called from kernels, except under the interpreter: there a kernel body is
+    plain Python with ``triton.language`` patched for the whole launch, so a plain function works the same,
+    while every call of a jitted helper re-patches the language module (``inspect.getmembers`` of ``tl``:
+    ~0.5 ms a call).  The compiled path is unchanged."""
+    return fn if interpreting() else triton.jit(fn)
 
 
 def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> None:

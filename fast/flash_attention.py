@@ -51,7 +51,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, device_function, interpreting, launch, require_triton, tl, triton
 
 __all__ = ["attention"]
 
@@ -63,14 +63,14 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 if HAVE_TRITON:
 
-    @triton.jit
+    @device_function
     def _rne_bf16(x):
         """float32 -> the nearest bfloat16 value (ties to even), still held in float32 (finite x)."""
         b = x.to(tl.uint32, bitcast=True)
         b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
         return b.to(tl.float32, bitcast=True)
 
-    @triton.jit
+    @device_function
     def _load(ptrs, mask, EMULATE: tl.constexpr):
         """Load a tile (zeros where masked); in the interpreter upcast to float32 at once."""
         x = tl.load(ptrs, mask=mask, other=0.0)
@@ -78,7 +78,7 @@ if HAVE_TRITON:
             x = x.to(tl.float32)
         return x
 
-    @triton.jit
+    @device_function
     def _operand(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
         """A float32 tile as a dot operand of DTYPE (GPU: a cast; interpreter: rounded onto DTYPE's grid but
         kept in float32, so products are the same as the tensor cores' and the accumulation float32)."""
@@ -93,7 +93,7 @@ if HAVE_TRITON:
             y = x.to(DTYPE)
         return y
 
-    @triton.jit
+    @device_function
     def _to_store(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
         """float32 -> DTYPE rounded to nearest even (the interpreter's bf16 cast truncates: round first)."""
         if EMULATE:

@@ -60,7 +60,7 @@ float32.
 Under the Triton CPU interpreter (selected automatically without CUDA, :mod:`._triton_env`) the kernels run
 with ``EMULATE=True`` (operands upcast after loading, rounded onto the dtype's grid before each dot; bf16
 rounding by an exact bit trick since the interpreter's cast truncates), which reproduces the GPU arithmetic
-up to summation order; the small helpers are then plain Python functions (see :func:`_device_function`).
+up to summation order; the small helpers are then plain Python functions (see :func:`._triton_env.device_function`).
 
 Sources: Qin et al. 2024 (Lightning Attention-2, Algorithm 1 and 2); Yang et al. 2024 (Gated Linear
 Attention, chunkwise form); fla-org/flash-linear-attention ``fla/ops/simple_gla/chunk.py`` (layout, state
@@ -77,7 +77,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, device_function, interpreting, launch, require_triton, tl, triton
 
 __all__ = ["chunk_linear_attention", "lightning_attention"]
 
@@ -87,51 +87,10 @@ _CHUNKS = (16, 32, 64, 128)
 _NO_GATE, _TOKEN_GATE, _HEAD_DECAY = 0, 1, 2
 
 
-def _device_function(fn: Any) -> Any:
-    """``triton.jit`` for a helper called from the kernels, except under the interpreter: there a kernel body
-    is plain Python with ``triton.language`` patched for the whole launch, so a plain function works the
-    same, while every call of a jitted helper re-patches the language module (``inspect.getmembers`` of
-    ``tl``: ~0.5 ms, about a fifth of this module's interpreted time).  The compiled path is unchanged."""
-    return fn if interpreting() else triton.jit(fn)
-
-
 if HAVE_TRITON:
+    from .flash_attention import _load, _operand, _to_store
 
-    @_device_function
-    def _load(ptrs, mask, EMULATE: tl.constexpr):
-        """Load a tile (zeros where masked); in the interpreter upcast to float32 at once."""
-        x = tl.load(ptrs, mask=mask, other=0.0)
-        if EMULATE:
-            x = x.to(tl.float32)
-        return x
-
-    @_device_function
-    def _operand(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
-        """A float32 tile as a dot operand of DTYPE (GPU: a cast; interpreter: rounded onto DTYPE's grid)."""
-        if EMULATE:
-            if DTYPE == tl.bfloat16:  # round to nearest even (finite x; the interpreter's cast truncates)
-                bits = x.to(tl.uint32, bitcast=True)
-                bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-                y = bits.to(tl.float32, bitcast=True)
-            elif DTYPE == tl.float16:
-                y = x.to(tl.float16).to(tl.float32)
-            else:
-                y = x
-        else:
-            y = x.to(DTYPE)
-        return y
-
-    @_device_function
-    def _to_store(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
-        """float32 -> DTYPE rounded to nearest even (the interpreter's bf16 cast truncates: round first)."""
-        if EMULATE:
-            if DTYPE == tl.bfloat16:  # round to nearest even by the bit trick of _operand
-                bits = x.to(tl.uint32, bitcast=True)
-                bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-                x = bits.to(tl.float32, bitcast=True)
-        return x.to(DTYPE)
-
-    @_device_function
+    @device_function
     def _gates(GB, SLOPE, h, t0, T, H, BT: tl.constexpr, GATE: tl.constexpr):
         """Per-token log-gates of the chunk starting at t0 (GB: g of this batch and head; 0 beyond T): their
         local inclusive cumsum G [BT] and the chunk total G_last, in float64 (a float32 sum would lose
@@ -145,7 +104,7 @@ if HAVE_TRITON:
         cum = tl.cumsum(g, axis=0)
         return cum, tl.sum(g, axis=0)
 
-    @_device_function
+    @device_function
     def _decays(cum, last, BT: tl.constexpr):
         """From the float64 local cumsum: D [BT, BT] = exp(G_i - G_j) (i >= j, else 0), the query decays
         exp(G_i), the key decays exp(G_last - G_j) and the state decay exp(G_last), all float32 (each exponent
