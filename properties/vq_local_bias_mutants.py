@@ -26,22 +26,14 @@ def previous_block_unbiased(q: Any, k: Any, v: Any, codebook: Any, *, bias: Any,
     return ref.softmax_attention(q, k_hat, v, scale=scale, mask=add[None])
 
 
-def _vjp_as(stop_gradient: str) -> Any:
-    def vjp(q: Any, k: Any, v: Any, codebook: Any, grad_o: Any, *, bias: Any, block_size: int, stop_gradient: str,
-            scale: float | None = None) -> tuple[np.ndarray, ...]:
-        return ref.vq_local_bias_vjp(q, k, v, codebook, grad_o, bias=bias, block_size=block_size,
-                                     stop_gradient=wrong, scale=scale)
-
-    wrong = stop_gradient
-    return vjp
-
-
 @mutant("vq.local_bias_sg_cache_only", family=FAMILY, replaces="vq_local_bias_vjp",
         caught_by=["vq.local_bias_vjp_stop_gradients"])
-def sg_cache_only(*args: Any, **kw: Any) -> tuple[np.ndarray, ...]:
+def sg_cache_only(q: Any, k: Any, v: Any, codebook: Any, grad_o: Any, *, bias: Any, block_size: int,
+                  stop_gradient: str, scale: float | None = None) -> tuple[np.ndarray, ...]:
     """Every stop-gradient setting implemented as Su's reading (sg on the compressed cache only): the official
     GRAD_THRU_CACHE = 0 also stops the previous block's k_hat and v, = 1 lets v-gradients through the cache."""
-    return _vjp_as("cache")(*args, **kw)
+    return ref.vq_local_bias_vjp(q, k, v, codebook, grad_o, bias=bias, block_size=block_size,
+                                 stop_gradient="cache", scale=scale)
 
 
 @mutant("vq.local_bias_dense_gradient", family=FAMILY, replaces="vq_local_bias_vjp",
