@@ -68,27 +68,16 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _COMPLEX = (torch.complex64, torch.complex128)
 
 if HAVE_TRITON:
-    from triton.language.extra import libdevice
-
+    from ._triton_trig import cos_sin_turns
     from .flash_attention import _to_store
 
     @triton.jit
     def _phasor(offs_l, rate, turns, two_pi, EMULATE: tl.constexpr):
         """``e^{l dt A}`` as (re, im) float32 tiles [len(l), BLOCK_N]: decay ``2^(l rate)`` times the rotation by
         ``2 pi frac(l turns)`` (float64 turns, whole turns removed exactly, hi/lo float32 split)."""
-        x = offs_l.to(tl.float64)[:, None] * turns[None, :]
-        f = x - tl.floor(x + 0.5)
-        red = f * two_pi
-        hi = red.to(tl.float32)
-        lo = (red - hi.to(tl.float64)).to(tl.float32)
-        if EMULATE:
-            c = tl.cos(hi)
-            s = tl.sin(hi)
-        else:
-            c = libdevice.cos(hi)
-            s = libdevice.sin(hi)
+        c, s = cos_sin_turns(offs_l.to(tl.float64)[:, None] * turns[None, :], two_pi, EMULATE)
         mag = tl.math.exp2(offs_l.to(tl.float32)[:, None] * rate[None, :])
-        return mag * (c - s * lo), mag * (s + c * lo)
+        return mag * c, mag * s
 
     @triton.jit
     def _s4d_fwd(WR, WI, RATE, TURNS, K, L, N2, skh, skl, TILES: tl.constexpr, BLOCK_L: tl.constexpr,

@@ -49,8 +49,7 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _LAYOUTS = ("half", "interleaved")
 
 if HAVE_TRITON:
-    from triton.language.extra import libdevice
-
+    from ._triton_trig import cos_sin_turns
     from .flash_attention import _to_store
 
     @triton.jit
@@ -102,21 +101,9 @@ if HAVE_TRITON:
         turns = tl.load(TURNS + offs_p, mask=p_ok, other=0.0)
         two_pi = tl.load(TURNS + HALF)  # float64 2 pi, stored after the table (no float literal rounding)
         x = pos[:, None] * turns[None, :]  # angle in turns, float64 (exact integer n)
-        f = x - tl.floor(x + 0.5)  # whole turns removed exactly: f in [-1/2, 1/2]
-        red = f * two_pi  # reduced angle in [-pi, pi], float64
-        hi = red.to(tl.float32)
-        lo = (red - hi.to(tl.float64)).to(tl.float32)  # |lo| <= ulp(hi) / 2
+        cos, sin = cos_sin_turns(x, two_pi, EMULATE)  # reduced exactly, hi/lo float32 split (see _triton_trig)
         if INVERSE:
-            hi = -hi
-            lo = -lo
-        if EMULATE:
-            c = tl.cos(hi)
-            s = tl.sin(hi)
-        else:
-            c = libdevice.cos(hi)
-            s = libdevice.sin(hi)
-        cos = c - s * lo  # first-order correction: cos(hi + lo), error O(lo^2) ~ 1e-14
-        sin = s + c * lo
+            sin = -sin  # the inverse rotation: bitwise the same as negating the reduced angle
         h0 = pid_h * HEADS_PER_PROG
         h1 = h0 + HEADS_PER_PROG
         _rope_heads(Q, QO, sqb, sqh, sqt, sqd, sqob, sqoh, sqot, sqod, b, h0, tl.minimum(h1, HQ), offs_t, t_ok,
