@@ -77,6 +77,8 @@ if HAVE_TRITON:
     # The kernels are written without @jit helper calls inside the time loops: the interpreter re-patches
     # triton.language on every call of a @jit function (about 1 ms each), so helpers and ``tl.sum`` (itself a
     # @jit function) are inlined; ``tl.reduce(x, axis, _SUM)`` is what ``tl.sum`` lowers to for floats.
+    from .flash_attention import _to_store
+
     _SUM = tl.standard._sum_combine
 
     @triton.jit
@@ -131,15 +133,6 @@ if HAVE_TRITON:
         else:
             dt = x
         return u, x, dt
-
-    @triton.jit
-    def _round_for(x, DTYPE: tl.constexpr, EMULATE: tl.constexpr):
-        """float32 x rounded to nearest even for a DTYPE store (the interpreter's bf16 cast truncates)."""
-        if EMULATE:
-            if DTYPE == tl.bfloat16:
-                xb = x.to(tl.uint32, bitcast=True)
-                x = ((xb + 0x7FFF + ((xb >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        return x.to(DTYPE)
 
     @triton.jit
     def _scan_fwd(U, DL, A, B, C, Dp, Z, BIAS, OUT, LAST, HCK, SCR,
@@ -229,7 +222,7 @@ if HAVE_TRITON:
             if HAS_Z:
                 zz = tl.load(z_rows + offs_t[None, :] * s_zl, mask=mt, other=0.0).to(ACC)
                 y = y * (zz / (1.0 + tl.exp(-zz)))
-            tl.store(o_rows + offs_t[None, :] * s_ol, _round_for(y, OUT.dtype.element_ty, EMULATE), mask=mt)
+            tl.store(o_rows + offs_t[None, :] * s_ol, _to_store(y, OUT.dtype.element_ty, EMULATE), mask=mt)
         tl.store(LAST + rows[:, None] * n + offs_n[None, :], h.to(LAST.dtype.element_ty), mask=m2)
 
     @triton.jit
@@ -406,14 +399,14 @@ if HAVE_TRITON:
             if SOFTPLUS:
                 ddt = ddt / (1.0 + tl.exp(-x))
             dbias_acc += tl.reduce(ddt, 1, _SUM)
-            tl.store(DU + o_rows + offs_t[None, :], _round_for(du, UDT, EMULATE), mask=mt)
-            tl.store(DDL + o_rows + offs_t[None, :], _round_for(ddt, UDT, EMULATE), mask=mt)
+            tl.store(DU + o_rows + offs_t[None, :], _to_store(du, UDT, EMULATE), mask=mt)
+            tl.store(DDL + o_rows + offs_t[None, :], _to_store(ddt, UDT, EMULATE), mask=mt)
             if HAS_Z:
                 y = tl.load(sc + 5 * CD + tile_s, mask=t_ok[None, :], other=0.0)
                 if HAS_D:
                     y = y + dvec[:, None] * u
                 dz = g * y * (sg * (1.0 + zz * (1.0 - sg)))
-                tl.store(DZ + o_rows + offs_t[None, :], _round_for(dz, UDT, EMULATE), mask=mt)
+                tl.store(DZ + o_rows + offs_t[None, :], _to_store(dz, UDT, EMULATE), mask=mt)
         pd = rows[:, None] * n + offs_n[None, :]
         tl.store(DA_P + pd, da_acc, mask=m2)
         if not B_VAR:

@@ -83,6 +83,7 @@ _U32 = 2.0**-24
 if HAVE_TRITON:
     from .flash_attention import _attn_bwd_dkdv as _flash_dkdv
     from .flash_attention import _Geometry as _FlashGeometry
+    from .flash_attention import _operand, _to_store
 
     @triton.jit
     def _vq_quantize(K, CB, CN2, CMAX, Z, AMB,
@@ -275,27 +276,13 @@ if HAVE_TRITON:
                 p = tl.math.exp2(s - m_use[:, None])
                 alpha = tl.math.exp2(m_i - m_use)
                 # P rounded to the input dtype for the P V product (as the tensor cores consume it)
-                if EMULATE:
-                    if DTYPE == tl.bfloat16:
-                        pb = p.to(tl.uint32, bitcast=True)
-                        pr = ((pb + 0x7FFF + ((pb >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-                    elif DTYPE == tl.float16:
-                        pr = p.to(tl.float16).to(tl.float32)
-                    else:
-                        pr = p
-                    lt_i = lt_i * alpha + tl.sum(pr, 1)
-                else:
-                    pr = p.to(DTYPE)
-                    lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
+                pr = _operand(p, DTYPE, EMULATE)
+                lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
                 l_i = l_i * alpha + tl.sum(p, 1)
                 acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
                 m_i = m_new
         o = acc / tl.where(lt_i > 0.0, lt_i, 1.0)[:, None]
-        if EMULATE:
-            if DTYPE == tl.bfloat16:  # the interpreter's bf16 cast truncates: round to nearest even first
-                ob = o.to(tl.uint32, bitcast=True)
-                o = ((ob + 0x7FFF + ((ob >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        tl.store(O + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod, o.to(DTYPE),
+        tl.store(O + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod, _to_store(o, DTYPE, EMULATE),
                  mask=row_ok[:, None] & (offs_dv[None, :] < DV))
         lse = tl.where(l_i > 0.0, m_i + tl.math.log2(tl.where(l_i > 0.0, l_i, 1.0)), float("-inf"))
         tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=row_ok)
@@ -372,17 +359,7 @@ if HAVE_TRITON:
             else:
                 dpu = tl.dot(dof, ut, input_precision="ieee")
             ds = p * (dpu - delta[:, None] * cnt[None, :])
-            if EMULATE:
-                if DTYPE == tl.bfloat16:
-                    sb = ds.to(tl.uint32, bitcast=True)
-                    dsr = ((sb + 0x7FFF + ((sb >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-                elif DTYPE == tl.float16:
-                    dsr = ds.to(tl.float16).to(tl.float32)
-                else:
-                    dsr = ds
-                dq += tl.dot(dsr, tl.trans(ct), input_precision=DOT_PREC)
-            else:
-                dq += tl.dot(ds.to(DTYPE), tl.trans(ct), input_precision=DOT_PREC)
+            dq += tl.dot(_operand(ds, DTYPE, EMULATE), tl.trans(ct), input_precision=DOT_PREC)
         if CAUSAL:
             k_lo = blk * W
             k_hi = tl.minimum(row0 + BLOCK_M, row_end)
@@ -404,23 +381,10 @@ if HAVE_TRITON:
                 p = tl.math.exp2(s - lse[:, None])
                 dp = tl.dot(do, vt, input_precision=DOT_PREC)
                 ds = p * (dp - delta[:, None])
-                if EMULATE:
-                    if DTYPE == tl.bfloat16:
-                        sb = ds.to(tl.uint32, bitcast=True)
-                        dsr = ((sb + 0x7FFF + ((sb >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-                    elif DTYPE == tl.float16:
-                        dsr = ds.to(tl.float16).to(tl.float32)
-                    else:
-                        dsr = ds
-                    dq += tl.dot(dsr, tl.trans(kt), input_precision=DOT_PREC)
-                else:
-                    dq += tl.dot(ds.to(DTYPE), tl.trans(kt), input_precision=DOT_PREC)
+                dq += tl.dot(_operand(ds, DTYPE, EMULATE), tl.trans(kt), input_precision=DOT_PREC)
         dq = dq * sm_scale
-        if EMULATE:
-            if DTYPE == tl.bfloat16:
-                qb = dq.to(tl.uint32, bitcast=True)
-                dq = ((qb + 0x7FFF + ((qb >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        tl.store(DQ + b * s_dqb + h * s_dqh + offs_m[:, None] * s_dqt + offs_d[None, :] * s_dqd, dq.to(DTYPE),
+        tl.store(DQ + b * s_dqb + h * s_dqh + offs_m[:, None] * s_dqt + offs_d[None, :] * s_dqd,
+                 _to_store(dq, DTYPE, EMULATE),
                  mask=row_ok[:, None] & (offs_d[None, :] < D))
 
 

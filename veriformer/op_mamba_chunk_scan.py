@@ -47,7 +47,7 @@ import torch
 
 from . import reference as ref
 from .fast import naive_mamba_chunk_scan
-from .ops import OpSpec, register_op
+from .ops import OpSpec, max_or_zero, register_op
 from .properties import mamba_chunk_scan_strategies as mst
 from .reference._validate import as_float64, require, require_finite
 from .tolerances import Tolerance, register_tolerance
@@ -238,10 +238,6 @@ def _vjp(case: mst.MambaChunkCase, a: dict[str, np.ndarray], cots: dict[str, np.
                                   grad_final_state=cots.get("final_state"), absolute=absolute)
 
 
-def _max(v: np.ndarray) -> float:
-    return float(np.max(v)) if np.size(v) else 0.0
-
-
 def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
                   cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
     """Forward: the SSD on |x dt'|, |B|, |C|, |h0| (actual decays), plus |D x|, times |silu(z)|; gradients: the
@@ -256,11 +252,11 @@ def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
         Y = Y + np.abs(q["x"] * _skip(q))
     if q["z"] is not None:
         Y = Y * np.abs(q["z"] * _sigmoid(q["z"]))
-    expo = case.chunk_size * _max(np.abs(q["a"]))  # max in-chunk |cumsum a|
-    out = {"out": (1.0 + expo, _max(Y)), "final_state": (1.0 + expo, _max(H))}
+    expo = case.chunk_size * max_or_zero(np.abs(q["a"]))  # max in-chunk |cumsum a|
+    out = {"out": (1.0 + expo, max_or_zero(Y)), "final_state": (1.0 + expo, max_or_zero(H))}
     if cots is not None:
         gm = _vjp(case, a, cots, {}, absolute=True)
-        out.update({"d" + k: ((case.l if k in ("dt", "A", "dt_bias") else 1.0) + expo, _max(v))
+        out.update({"d" + k: ((case.l if k in ("dt", "A", "dt_bias") else 1.0) + expo, max_or_zero(v))
                     for k, v in gm.items()})
     return out
 

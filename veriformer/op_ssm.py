@@ -42,7 +42,7 @@ import torch
 
 from . import reference as ref
 from .fast import naive_ssm
-from .ops import OpSpec, register_op
+from .ops import OpSpec, max_or_zero, register_op
 from .properties import ssm_strategies as sst
 from .tolerances import Tolerance, register_tolerance
 
@@ -96,10 +96,6 @@ register_tolerance(Tolerance("op.ssd_scan.grad", rho=2.0, floor_ulps=8.0, reason
     "rectangle sum that the absolute VJP gives).")))
 
 
-def _max(x: np.ndarray) -> float:
-    return float(np.max(x)) if np.size(x) else 0.0
-
-
 # -- ssm_convolution ---------------------------------------------------------------------------------------------
 
 
@@ -116,7 +112,7 @@ def _conv_vjp(case: sst.ConvCase, a: dict[str, np.ndarray], g: dict[str, np.ndar
 def _conv_conditioning(case: sst.ConvCase, a: dict[str, np.ndarray],
                        cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
     mass = ref.causal_convolution(np.abs(a["u"]), np.abs(a["kernel"]))
-    return {"out": (1.0, float(mass.max()) if mass.size else 0.0)}
+    return {"out": (1.0, max_or_zero(mass))}
 
 
 SSM_CONVOLUTION = register_op(OpSpec(
@@ -180,7 +176,7 @@ def _s4d_conditioning(case: sst.S4DCase, a: dict[str, np.ndarray],
     out = {"out": (phase, 2 * float(np.max(np.sum(np.abs(_complex_parts(a, "C") * Bd), axis=-1))))}
     if cots is not None:
         mass = ref.s4d_kernel_vjp(*_s4d_vjp_args(case, a), cots["out"], absolute=True)
-        out.update({"d" + n: (phase, _max(mass["d" + n])) for n in _S4D_INPUTS})
+        out.update({"d" + n: (phase, max_or_zero(mass["d" + n])) for n in _S4D_INPUTS})
     return out
 
 
@@ -291,7 +287,7 @@ def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
     out = {"out": (1.0, float(mass.max())), "last_state": (1.0, float(np.abs(state).max()))}
     if cots is not None:
         gm = _scan_vjp(case, a, cots, {}, absolute=True)
-        out.update({"d" + n: (1.0, _max(g)) for n, g in gm.items()})
+        out.update({"d" + n: (1.0, max_or_zero(g)) for n, g in gm.items()})
     return out
 
 
@@ -352,8 +348,8 @@ def _ssd_conditioning(case: sst.SSDCase, a: dict[str, np.ndarray],
     out = {"out": (1.0, float(Y.max())), "final_state": (1.0, float(H.max()))}
     if cots is not None:
         gm = _ssd_vjp(case, a, cots, {}, absolute=True)
-        expo = case.chunk_size * float(np.abs(a["A"]).max()) if a["A"].size else 0.0  # max in-chunk |cumsum a|
-        out.update({"d" + n: ((case.length if n == "A" else 1.0) + expo, _max(g)) for n, g in gm.items()})
+        expo = case.chunk_size * max_or_zero(np.abs(a["A"]))  # max in-chunk |cumsum a|
+        out.update({"d" + n: ((case.length if n == "A" else 1.0) + expo, max_or_zero(g)) for n, g in gm.items()})
     return out
 
 

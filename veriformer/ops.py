@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["OPS", "OpSpec", "get_op", "register_op"]
+__all__ = ["OPS", "OpSpec", "get_op", "max_or_zero", "register_op"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,12 @@ def get_op(name: str) -> OpSpec:
     if name not in OPS:
         raise ValueError(f"argument 'op' must be one of {sorted(OPS)}; got {name!r}")
     return OPS[name]
+
+
+def max_or_zero(x: Any) -> float:
+    """``max(x)`` as a float, 0.0 for an empty array: the size of a conditioning bound when an input is empty."""
+    arr = np.asarray(x)
+    return float(arr.max()) if arr.size else 0.0
 
 
 import os  # noqa: E402
