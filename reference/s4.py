@@ -278,6 +278,23 @@ def dplr_kernel(Lam: Any, P: Any, Q: Any, B: Any, Ct: Any, dt: float, L: int) ->
     return np.fft.ifft(out)
 
 
+def _s4d_inputs(func: str, log_dt: Any, A: Any, B: Any, C: Any) -> tuple[np.ndarray, ...]:
+    """Validated S4D parameters (shared by the kernel and its VJP): log_dt [H] float64 and A, B, C [H, N2]
+    complex128, all finite, A without zeros (ZOH divides by A); errors name ``func`` and the argument."""
+    ld = as_float64(log_dt, func, "log_dt", ndim=1)
+    H = ld.size
+    a = as_float64(A, func, "A", ndim=2, allow_complex=True).astype(np.complex128)
+    b = as_float64(B, func, "B", ndim=2, allow_complex=True).astype(np.complex128)
+    c = as_float64(C, func, "C", ndim=2, allow_complex=True).astype(np.complex128)
+    for x, name in ((a, "A"), (b, "B"), (c, "C")):
+        require(x.shape[0] == H and x.shape == a.shape, func, name, f"of shape [H={H}, N2] equal to A's {a.shape}",
+                f"shape {x.shape}")
+        require_finite(x, func, name)
+    require_finite(ld, func, "log_dt")
+    require(bool(np.all(a != 0)), func, "A", "nonzero (ZOH divides by A)", "a zero eigenvalue")
+    return ld, a, b, c
+
+
 @oracle
 def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh", *,
                backend: Backend = F64) -> np.ndarray:
@@ -289,18 +306,8 @@ def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh",
     Ad = (1 + dt A/2)/(1 - dt A/2), Bd = dt B/(1 - dt A/2), powers by repeated multiplication.  Returns K [H, L].
     Source: spec 2.5; S4 ``models/s4/s4d.py`` (``S4DKernel``: ``C * (exp(dtA) - 1) / A``, B absorbed in C)."""
     func = "s4d_kernel"
-    ld = as_float64(log_dt, func, "log_dt", ndim=1)
-    H = ld.size
-    a = as_float64(A, func, "A", ndim=2, allow_complex=True).astype(np.complex128)
-    b = as_float64(B, func, "B", ndim=2, allow_complex=True).astype(np.complex128)
-    c = as_float64(C, func, "C", ndim=2, allow_complex=True).astype(np.complex128)
-    for x, name in ((a, "A"), (b, "B"), (c, "C")):
-        require(x.shape[0] == H and x.shape == a.shape, func, name, f"of shape [H={H}, N2] equal to A's {a.shape}",
-                f"shape {x.shape}")
-        require_finite(x, func, name)
-    require_finite(ld, func, "log_dt")
     require(method in S4D_METHODS, func, "method", f"one of {S4D_METHODS}", repr(method))
-    require(bool(np.all(a != 0)), func, "A", "nonzero (ZOH divides by A)", "a zero eigenvalue")
+    ld, a, b, c = _s4d_inputs(func, log_dt, A, B, C)
     L = _length(func, L)
     xp = backend
     dt = xp.exp(xp.asarray(ld))[:, None]

@@ -35,7 +35,7 @@ import numpy as np
 from ._validate import InputError, as_float64, require, require_finite, require_shape
 from .backends import F64, Backend
 from .linear_attention import linear_attention_vjp
-from .s4 import expm1_complex
+from .s4 import _s4d_inputs, expm1_complex
 from .selective_scan import _prepare as _scan_prepare
 from .ssd import _prepare as _ssd_prepare
 
@@ -269,17 +269,8 @@ def s4d_kernel_vjp(log_dt: Any, A: Any, B: Any, C: Any, L: int, grad_k: Any, *,
     ``ssm.s4d_kernel_vjp_directional``.
     """
     func = "s4d_kernel_vjp"
-    ld = as_float64(log_dt, func, "log_dt", ndim=1)
+    ld, a, bb, cc = _s4d_inputs(func, log_dt, A, B, C)
     H = ld.size
-    a = as_float64(A, func, "A", ndim=2, allow_complex=True).astype(np.complex128)
-    bb = as_float64(B, func, "B", ndim=2, allow_complex=True).astype(np.complex128)
-    cc = as_float64(C, func, "C", ndim=2, allow_complex=True).astype(np.complex128)
-    for v, name in ((a, "A"), (bb, "B"), (cc, "C")):
-        require(v.shape[0] == H and v.shape == a.shape, func, name, f"of shape [H={H}, N2] equal to A's {a.shape}",
-                f"shape {v.shape}")
-        require_finite(v, func, name)
-    require_finite(ld, func, "log_dt")
-    require(bool(np.all(a != 0)), func, "A", "nonzero (ZOH divides by A)", "a zero eigenvalue")
     require(isinstance(L, int | np.integer) and L >= 1, func, "L", "an int >= 1", repr(L))
     gk = _cotangent(grad_k, func, "grad_k", (H, int(L)), "[H, L]")
     m: Callable[[Any], Any] = np.abs if absolute else (lambda v: v)
