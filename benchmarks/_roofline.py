@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Ceilings", "bench_ms", "fmt_table", "measure_ceilings", "mode_caller", "time_side_by_side"]
+__all__ = ["LEAD_COLUMNS", "Ceilings", "bench_ms", "fmt_table", "measure_ceilings", "mode_caller", "time_side_by_side"]
 
 
 def bench_ms(fn: Callable[[], Any], *, device: torch.device | str, warmup: int = 3, rep: int = 10) -> float:
@@ -82,6 +82,12 @@ def measure_ceilings(device: torch.device | str, *, copy_mib: int = 1024, matmul
     ms = bench_ms(lambda: a @ b, device=dev)
     tflops = 2 * matmul_n**3 / (ms * 1e-3) / 1e12
     return Ceilings(str(dev), copy_gbps, tflops, mm_dtype)
+
+
+LEAD_COLUMNS: list[tuple[str, str, str]] = [
+    ("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"), ("ms", "ms", ".3f"),
+    ("ratio", "speedup of ours", ".2f")]
+"""The first columns of every side-by-side table (rows from :func:`time_side_by_side` plus a ``shape``)."""
 
 
 def fmt_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import Attn, sdpa_causal, triton_flash_causal
-from _roofline import fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
 
 
 def _flex() -> Attn:
@@ -92,8 +92,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows += [{"shape": shape, **r} for r in time_side_by_side(
             impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o, device=device,
             warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
-    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"), ("tflops", "TFLOP/s", ".1f"),
+    print(fmt_table(rows, [*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"),
                            ("frac", "of matmul", ".2f"), ("diff", "max|o-ours|", ".1e")]))
     return rows
 

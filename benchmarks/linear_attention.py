@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import sdpa_causal
-from _roofline import fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
 
 Fn = Callable[..., torch.Tensor]
 
@@ -159,8 +159,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             for name in missing.get(grp, []):
                 for mode in args.modes:
                     rows.append({"shape": shape, "group": grp, "mode": mode, "impl": name, "note": "not installed"})
-    print(fmt_table(rows, [("shape", "shape", "s"), ("group", "group", "s"), ("mode", "mode", "s"),
-                           ("impl", "impl", "s"), ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"),
+    print(fmt_table(rows, [LEAD_COLUMNS[0], ("group", "group", "s"), *LEAD_COLUMNS[1:],
                            ("gbps", "GB/s", ".1f"), ("frac", "of copy", ".3f"), ("diff", "max|o-ours|", ".1e"),
                            ("note", "note", "s")]))
     return rows

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
 
 QK = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -102,8 +102,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows += [{"shape": shape, **r} for r in time_side_by_side(
             impls, args.modes, args=(q, k, pos), wrt=(q, k), grads=(gq, gk), output=lambda r: r[0],
             device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
-    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"), ("gbps", "GB/s", ".1f"),
+    print(fmt_table(rows, [*LEAD_COLUMNS, ("gbps", "GB/s", ".1f"),
                            ("frac", "of copy", ".2f"), ("diff", "max|q-ours|", ".1e")]))
     return rows
 

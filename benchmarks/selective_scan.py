@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
 
 Scan = Callable[..., torch.Tensor]
 
@@ -116,8 +116,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             impls, args.modes, args=x, wrt=x, grads=dout, output=lambda o: o, device=device,
             warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
         rows += [{"shape": shape, "impl": m, "note": "not installed"} for m in missing]
-    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"), ("floor", "floor ms", ".3f"),
+    print(fmt_table(rows, [*LEAD_COLUMNS, ("floor", "floor ms", ".3f"),
                            ("frac", "of floor", ".2f"), ("diff", "max|o-ours|", ".1e"), ("note", "note", "s")]))
     return rows
 

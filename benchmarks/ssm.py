@@ -37,12 +37,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import Ceilings, bench_ms, fmt_table, measure_ceilings, mode_caller, time_side_by_side
+from _roofline import LEAD_COLUMNS, Ceilings, bench_ms, fmt_table, measure_ceilings, mode_caller, time_side_by_side
 
 Scan = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-_COLUMNS = [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"), ("ms", "ms", ".3f"),
-            ("ratio", "speedup of ours", ".2f"), ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
+_COLUMNS = [*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
             ("floor_ms", "floor ms", ".3f"), ("x_floor", "x floor", ".1f"), ("diff", "max|y-ours|", ".1e")]
 
 

@@ -32,10 +32,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import Ceilings, fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Ceilings, fmt_table, measure_ceilings, time_side_by_side
 
-_COLUMNS = [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"), ("ms", "ms", ".3f"),
-            ("ratio", "speedup of ours", ".2f")]
+_COLUMNS = LEAD_COLUMNS
 
 
 def _s4d_params(H: int, N2: int, device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:

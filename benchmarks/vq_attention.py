@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import Attn, sdpa_causal, triton_flash_causal
-from _roofline import fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
 
 
 def _ours(codebook: torch.Tensor, block_size: int) -> Attn:
@@ -107,8 +107,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         del q, k, v, do, z
         if device == "cuda":
             torch.cuda.empty_cache()
-    print(fmt_table(rows, [("shape", "shape", "s"), ("mode", "mode", "s"), ("impl", "impl", "s"),
-                           ("ms", "ms", ".3f"), ("ratio", "speedup of ours", ".2f"),
+    print(fmt_table(rows, [*LEAD_COLUMNS,
                            ("tflops", "dense-eq TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
                            ("own_tflops", "own TFLOP/s", ".1f"), ("own_frac", "own of matmul", ".2f"),
                            ("diff", "max|o-ours|", ".1e")]))
