@@ -1,7 +1,9 @@
 """Laws of HiPPO as online approximation (spec ssm-monarch-lora.md 1, properties 5-7 and the LegS
 time-varying schemes): the LegS state of any smooth input solves x' = (A x + B u)/t; LegT's ODE is exact for
 polynomial windows of degree < N; Bessel's inequality; the exact LegS scheme equals the projection of the
-piecewise-constant input; constant inputs are fixed points of the exact and trapezoid schemes."""
+piecewise-constant input; constant inputs are fixed points of the exact and trapezoid schemes; the official
+HiPPO code's LegS recurrences (HazyResearch/hippo-code) project the input delayed by one step and keep constant
+states."""
 
 from __future__ import annotations
 
@@ -132,3 +134,34 @@ def legs_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(
     target[:, 0] = c
     return Agreement(states, target, f"{scheme} scheme keeps c e_0 (N={N})", terms=64 * N * K,
                      scale=max(abs(c), 1e-300) * np.sqrt(2 * N))
+
+
+_CODE_SRC = "HazyResearch/hippo-code model/hippo.py (HiPPO_LegS); Gu et al. 2020 appendix; " + SRC
+
+
+@law("ssm.legs_hippo_code_zoh_is_delayed_projection", family=FAMILY, source=_CODE_SRC)
+def legs_hippo_code_zoh_delayed(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(1, 24),
+                                seed: int = st.integers(0, 2**31)) -> Agreement:
+    """The official HiPPO code's LegS ZOH recurrence (x_0 = 0, step t = i + 1 with e^{ln((t+1)/t) A}) equals, after
+    every input i, the exact LegS projection of the piecewise-constant input *delayed by one step*
+    (0, u_0, ..., u_i): its zero state stands at t = 1, so input i is held on [i+1, i+2)."""
+    u = _samples(seed, K)
+    states = ref.legs_hippo_code_states(u, N, "zoh")
+    delayed = np.stack([ref.legs_piecewise_constant_state(np.concatenate([[0.0], u[: k + 1]]), N) for k in range(K)])
+    return Agreement(states, delayed, f"hippo-code ZOH == projection of the delayed input (N={N}, K={K})",
+                     terms=64 * N * (1 + np.log2(K + 1)), scale=float(np.abs(u).max() * np.sqrt(2 * N)))
+
+
+@law("ssm.legs_hippo_code_keeps_constant_state", family=FAMILY, source=_CODE_SRC + " (property 8)")
+def legs_hippo_code_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(1, 30),
+                                c: float = st.floats(-3.0, 3.0),
+                                disc: str = st.sampled_from(("forward", "backward", "bilinear", "zoh"))
+                                ) -> Agreement:
+    """Started at c e_0 (the exact state of a constant input c, A e_0 = -B), each of the official code's four LegS
+    recurrences stays there under the input c: its step pair (A_t, B_t) is consistent (A_t e_0 c + B_t c = e_0 c),
+    which the spec's midpoint formula, with input weight 1/k against A/(2k) and A/(2(k+1)), is not."""
+    x0 = np.zeros(N)
+    x0[0] = c
+    states = ref.legs_hippo_code_states(np.full(K, c), N, disc, initial_state=x0)
+    return Agreement(states, np.tile(x0, (K, 1)), f"hippo-code {disc} keeps c e_0 (N={N}, K={K})",
+                     terms=64 * N * K, scale=max(abs(c), 1e-300) * np.sqrt(2 * N))

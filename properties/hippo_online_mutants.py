@@ -1,6 +1,7 @@
 """Planted bugs in HiPPO online approximation: mirrored basis, LegT with Su's sign flip of odd states, the
 exact LegS scheme with the step log-ratio upside down, the spec's midpoint input weight as the trapezoid
-scheme, and a Bessel error with over-weighted states."""
+scheme, a Bessel error with over-weighted states, and the official HiPPO code's LegS steps with a first-order log
+step (ZOH) or an input term left unsolved (bilinear, backward)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,48 @@ def bessel_overweighted(u: Any, t: float, N: int, *, dps: int = 30) -> float:
     x = ref.legs_projection(u, t, N, dps=dps)
     energy = ref.legs_reconstruction_error(u, t, 1, dps=dps) + float(x[0] ** 2)
     return float(energy - np.sum(x**2 * (2 * np.arange(N) + 1)))
+
+
+def _hippo_code_run(u: Any, N: int, step: Any, initial_state: Any) -> np.ndarray:
+    x = np.zeros(N) if initial_state is None else np.asarray(initial_state, np.float64)
+    out = []
+    for i, ui in enumerate(np.asarray(u, np.float64)):
+        At, Bt = step(i + 1)
+        x = At @ x + Bt * ui
+        out.append(x)
+    return np.stack(out)
+
+
+@mutant("ssm.legs_hippo_code_zoh_first_order_log_step", family=FAMILY, replaces="legs_hippo_code_states",
+        caught_by=["ssm.legs_hippo_code_zoh_is_delayed_projection"])
+def hippo_code_zoh_first_order(u: Any, N: int, discretization: str = "bilinear", *,
+                               initial_state: Any = None) -> np.ndarray:
+    """ZOH with e^{A/t} in place of e^{ln(1 + 1/t) A} (the log-time step linearised): still consistent (constant
+    states stay), but no longer the projection."""
+    if discretization != "zoh":
+        return ref.legs_hippo_code_states(u, N, discretization, initial_state=initial_state)
+    from scipy.linalg import expm
+
+    A, B = (np.asarray(m, np.float64) for m in ref.hippo_legs(N))
+
+    def step(t: int) -> tuple[np.ndarray, np.ndarray]:
+        E = expm(A / t)
+        return E, np.linalg.solve(A, E @ B - B)
+
+    return _hippo_code_run(u, N, step, initial_state)
+
+
+@mutant("ssm.legs_hippo_code_input_term_unsolved", family=FAMILY, replaces="legs_hippo_code_states",
+        caught_by=["ssm.legs_hippo_code_keeps_constant_state"])
+def hippo_code_input_unsolved(u: Any, N: int, discretization: str = "bilinear", *,
+                              initial_state: Any = None) -> np.ndarray:
+    """Backward and bilinear steps with B_t = B/t, the implicit factor (I - alpha A/t)^{-1} applied to the state
+    term only."""
+    if discretization not in ("backward", "bilinear"):
+        return ref.legs_hippo_code_states(u, N, discretization, initial_state=initial_state)
+
+    def step(t: int) -> tuple[np.ndarray, np.ndarray]:
+        At, _ = ref.legs_hippo_code_step(N, t, discretization)
+        return At, np.asarray(ref.hippo_legs(N)[1], np.float64) / t
+
+    return _hippo_code_run(u, N, step, initial_state)

@@ -25,9 +25,20 @@ Basis: ``phi_n(r) = sqrt(2n+1) P_n(2r - 1)``, orthonormal on [0, 1] (the S4 norm
     ``x_{k+1} = (I - A/(2(k+1)))^{-1}[(I + A/(2k)) x_k + (1/(2k) + 1/(2(k+1))) B u_k]``.
   The spec's input weight 1/k is not the trapezoid weight: its constant-input state drifts from c e_0
   (finding recorded in the law ``ssm.legs_constant_input_fixed_point``; UNCONFIRMED against Su's post).
+* The official HiPPO code's ``HiPPO_LegS`` (HazyResearch/hippo-code ``model/hippo.py``; :func:`legs_hippo_code_states`):
+  ``x_0 = 0`` and, for input i (0-based) with ``t = i + 1``, ``x_{i+1} = A_t x_i + B_t u_i`` where ``A/t, B/t`` are
+  discretised with unit step by ``"forward"`` (``I + A/t``, ``B/t``), ``"backward"`` (``(I - A/t)^{-1}``,
+  ``(I - A/t)^{-1} B/t``), ``"bilinear"`` (``(I - A/(2t))^{-1}(I + A/(2t))``, ``(I - A/(2t))^{-1} B/t``: one t on
+  both sides, unlike the spec's formula) or ``"zoh"`` (``e^{ln((t+1)/t) A}``, ``A^{-1}(A_t - I) B``).  Its zero
+  state stands at t = 1, so input i is held on ``[i+1, i+2)``: the ZOH states are exactly the LegS projection
+  of the input *delayed by one step* (a zero first interval), not of the input itself (law
+  ``ssm.legs_hippo_code_zoh_is_delayed_projection``).  Every one of its four pairs (A_t, B_t) keeps ``c e_0``
+  for a constant input c, the consistency the spec's midpoint formula lacks (law
+  ``ssm.legs_hippo_code_keeps_constant_state``).
 
-Sources: Gu et al. 2020 (HiPPO) sections 2-3 and appendix; Su "重温SSM (一)/(二)" (kexue.fm/archives/10114,
-10137); spec ssm-monarch-lora.md sections 1.1-1.4 and properties 5-7, 9.
+Sources: Gu et al. 2020 (HiPPO) sections 2-3 and appendix, and its code (HazyResearch/hippo-code);
+Su "重温SSM (一)/(二)" (kexue.fm/archives/10114, 10137);
+spec ssm-monarch-lora.md sections 1.1-1.4 and properties 5-7, 9.
 """
 
 from __future__ import annotations
@@ -43,8 +54,11 @@ from ._validate import as_float64, require, require_finite
 from .hippo import _check_n, hippo_legs
 
 __all__ = [
+    "HIPPO_CODE_DISCRETIZATIONS",
     "LEGS_SCHEMES",
     "legs_discrete_states",
+    "legs_hippo_code_states",
+    "legs_hippo_code_step",
     "legs_piecewise_constant_state",
     "legs_projection",
     "legs_reconstruction_error",
@@ -52,6 +66,7 @@ __all__ = [
 ]
 
 LEGS_SCHEMES = ("exact", "bilinear", "trapezoid")
+HIPPO_CODE_DISCRETIZATIONS = ("forward", "backward", "bilinear", "zoh")
 
 
 def _mp() -> Any:
@@ -187,3 +202,51 @@ def legs_discrete_states(u: Any, N: int, scheme: str = "exact") -> np.ndarray:
         out.append(x)
     return np.stack(out)
 
+
+def legs_hippo_code_step(N: int, t: int, discretization: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:
+    """The official HiPPO code's LegS step matrices ``(A_t [N, N], B_t [N])`` at time t >= 1 (module docstring):
+    the LTI pair ``(A/t, B/t)`` discretised with unit step by ``discretization`` in
+    :data:`HIPPO_CODE_DISCRETIZATIONS`, with the exact ``ln((t+1)/t)`` log-time step for ``"zoh"``.  float64.
+    Source: HazyResearch/hippo-code ``model/hippo.py`` (``HiPPO_LegS.__init__``: ``A_stacked[t - 1]``,
+    ``B_stacked[t - 1]``); Gu et al. 2020 appendix (LegS discretisation)."""
+    func = "legs_hippo_code_step"
+    N = _check_n(func, N, max_n=64)
+    require(isinstance(t, int | np.integer) and not isinstance(t, bool) and t >= 1, func, "t", "an int >= 1",
+            repr(t))
+    require(discretization in HIPPO_CODE_DISCRETIZATIONS, func, "discretization",
+            f"one of {HIPPO_CODE_DISCRETIZATIONS}", repr(discretization))
+    A, B = (np.asarray(m, np.float64) for m in hippo_legs(N))
+    eye = np.eye(N)
+    At, Bt = A / t, B / t
+    if discretization == "forward":
+        return eye + At, Bt
+    if discretization == "backward":
+        return np.linalg.solve(eye - At, eye), np.linalg.solve(eye - At, Bt)
+    if discretization == "bilinear":
+        return np.linalg.solve(eye - At / 2, eye + At / 2), np.linalg.solve(eye - At / 2, Bt)
+    E = expm(np.log1p(1.0 / t) * A)
+    return E, np.linalg.solve(A, E @ B - B)
+
+
+def legs_hippo_code_states(u: Any, N: int, discretization: str = "bilinear", *,
+                           initial_state: Any = None) -> np.ndarray:
+    """States [K, N] of the official HiPPO code's ``HiPPO_LegS`` for samples u_0..u_{K-1}: from ``x_0`` (zeros,
+    or ``initial_state`` [N]), ``x_{i+1} = A_t x_i + B_t u_i`` with ``t = i + 1`` (:func:`legs_hippo_code_step`);
+    row i is ``x_{i+1}``.  With ``"zoh"`` row i equals ``legs_piecewise_constant_state([0, u_0, ..., u_i], N)``
+    (the one-step delay of the module docstring).  float64.
+    Source: HazyResearch/hippo-code ``model/hippo.py`` (``HiPPO_LegS.forward``, sequential unroll)."""
+    func = "legs_hippo_code_states"
+    uu = _inputs(func, u)
+    N = _check_n(func, N, max_n=64)
+    if initial_state is None:
+        x = np.zeros(N)
+    else:
+        x = as_float64(initial_state, func, "initial_state", ndim=1)
+        require(x.shape == (N,), func, "initial_state", f"of shape [N={N}]", f"shape {x.shape}")
+        require_finite(x, func, "initial_state")
+    out = []
+    for i, ui in enumerate(uu):
+        At, Bt = legs_hippo_code_step(N, i + 1, discretization)
+        x = At @ x + Bt * ui
+        out.append(x)
+    return np.stack(out)
