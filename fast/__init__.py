@@ -30,7 +30,8 @@ kernels run under ``TRITON_INTERPRET=1`` (selected automatically by ``_triton_en
 before triton).  Triton is optional: without it the kernels raise ``ImportError`` when called.
 """
 
-from . import _triton_env, naive  # _triton_env first: sets TRITON_INTERPRET
+# _triton_env first: sets TRITON_INTERPRET.  vq_attention is the module (its function has the same name).
+from . import _triton_env, naive, vq_attention
 from .flash_attention import attention
 from .ssm_conv import fft_conv, s4d_kernel
 from .triton_linear_attention import chunk_linear_attention, lightning_attention
@@ -39,4 +40,4 @@ from .triton_selective_scan import selective_scan
 from .triton_ssd import chunk_scan, ssd_scan
 
 __all__ = ["_triton_env", "attention", "chunk_linear_attention", "chunk_scan", "fft_conv", "lightning_attention",
-           "naive", "rope", "rope_qk", "s4d_kernel", "selective_scan", "ssd_scan"]
+           "naive", "rope", "rope_qk", "s4d_kernel", "selective_scan", "ssd_scan", "vq_attention"]

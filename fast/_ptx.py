@@ -6,32 +6,112 @@ for a pointer, ``"fp32"`` for a scalar...), every other name ``default`` (``"i32
 interpreter off (``TRITON_INTERPRET=0``, e.g. in a subprocess), because it returns what the GPU would run: the
 tests use it to catch compiled-mode-only errors and to assert instruction choices (tensor-core ``mma`` for bf16
 dots, no TF32 in float32 products, no ``cos.approx``, round-to-nearest bf16 stores).
+
+``compile_launch(launch)`` compiles one launch recorded by :func:`._triton_env.recorded_launches` with the
+specialisation Triton's JIT would give those very arguments (Triton's own ``native_specialize_impl``: integers
+equal to 1 become constants, integers and pointers divisible by 16 get ``tt.divisibility``), and
+``resource_usage(compiled)`` reads what the binary needs per block (registers, spilled bytes, shared memory)
+with the ``cuobjdump`` that ships with Triton, plus which instructions the PTX uses (wgmma / mma.sync,
+cp.async, TMA bulk copies).
+
 Source: Triton's ``triton.compile(ASTSource(...), target=GPUTarget("cuda", 90, 32))`` ahead-of-time path.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["compile_ptx"]
+__all__ = ["compile_launch", "compile_ptx", "resource_usage"]
 
 
 def compile_ptx(kernel: Any, types: Mapping[str, str], constexprs: Mapping[str, Any], *, default: str = "i32",
-                arch: int = 90, **options: Any) -> str:
+                arch: int = 90, ones: Iterable[str] = (), divisible: Iterable[str] = (), align_pointers: bool = False,
+                **options: Any) -> str:
     """PTX of the ``@triton.jit`` ``kernel`` for ``sm_<arch>`` (signature from ``types`` / ``constexprs``;
-    ``options`` such as ``num_warps``, ``num_stages``)."""
+    ``options`` such as ``num_warps``, ``num_stages``).
+
+    Launch specialisation, as Triton's JIT does it for the actual arguments: names in ``ones`` are integer
+    arguments equal to 1 (compiled as the constant 1, e.g. unit strides), names in ``divisible`` are integers
+    divisible by 16 (``tt.divisibility = 16``), and ``align_pointers`` marks every pointer 16-byte aligned.
+    Without them the compile is pessimistic: unknown contiguity stops vectorised and asynchronous loads."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     sig: dict[str, str] = {}
     cst: dict[tuple[int, ...], Any] = {}
+    attrs: dict[tuple[int, ...], list[list[Any]]] = {}
+    ones, divisible = set(ones), set(divisible)
     for i, name in enumerate(inspect.signature(kernel.fn).parameters):
         if name in constexprs:
             sig[name], cst[(i,)] = "constexpr", constexprs[name]
+        elif name in ones:
+            sig[name], cst[(i,)] = "constexpr", 1
         else:
             sig[name] = types.get(name, default)
-    src = ASTSource(fn=kernel, signature=sig, constexprs=cst)
+            if name in divisible or (align_pointers and sig[name].startswith("*")):
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    src = ASTSource(fn=kernel, signature=sig, constexprs=cst, attrs=attrs)
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options).asm["ptx"]
+
+
+def compile_launch(launch: Any, *, arch: int = 90) -> Any:
+    """Compile a recorded :class:`._triton_env.Launch` for ``sm_<arch>`` as Triton's JIT would for its arguments
+    (see the module docstring); returns Triton's ``CompiledKernel`` (``.asm["ptx"]``, ``.asm["cubin"]``,
+    ``.metadata.shared``)."""
+    import triton
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend, GPUTarget
+    from triton.compiler import ASTSource
+
+    kernel = launch.kernel
+    names = list(inspect.signature(kernel.fn).parameters)
+    bound = dict(zip(names, launch.args, strict=False))
+    bound.update({k: v for k, v in launch.kwargs.items() if k in names})
+    options = {k: v for k, v in launch.kwargs.items() if k not in names}
+    sig: dict[str, str] = {}
+    cst: dict[tuple[int, ...], Any] = {}
+    attrs: dict[tuple[int, ...], Any] = {}
+    for i, (name, param) in enumerate(zip(names, kernel.params, strict=True)):
+        value = bound.get(name, param.default)
+        if param.is_constexpr:
+            sig[name], cst[(i,)] = "constexpr", value
+            continue
+        ty, spec = native_specialize_impl(BaseBackend, value, False, not param.do_not_specialize,
+                                          not param.do_not_specialize_on_alignment)
+        sig[name] = ty
+        if ty == "constexpr":
+            cst[(i,)] = value
+        elif spec:
+            attrs[(i,)] = BaseBackend.parse_attr(spec)
+    src = ASTSource(fn=kernel, signature=sig, constexprs=cst, attrs=attrs)
+    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+
+
+def resource_usage(compiled: Any) -> dict[str, Any]:
+    """Per-block needs of a compiled kernel: ``registers`` (per thread), ``spill`` (local-memory bytes per thread:
+    register spills), ``stack``, ``shared`` (bytes: Triton's dynamic shared memory plus the static part),
+    ``threads``, and the PTX instruction families used: ``mma`` ("wgmma", "mma.sync" or "none"), ``cp_async``,
+    ``tma`` (bulk tensor copies).  Registers and spills come from ``cuobjdump -res-usage`` of the cubin."""
+    import triton
+
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.cubin")
+        with open(path, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        text = subprocess.run([tool, "-res-usage", path], capture_output=True, text=True, check=True).stdout
+    fields = dict(re.findall(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", text))
+    ptx = compiled.asm["ptx"]
+    mma = "wgmma" if "wgmma" in ptx else ("mma.sync" if "mma.sync" in ptx else "none")
+    return {"registers": int(fields.get("REG", 0)), "spill": int(fields.get("LOCAL", 0)),
+            "stack": int(fields.get("STACK", 0)),
+            "shared": int(compiled.metadata.shared) + int(fields.get("SHARED", 0)),
+            "threads": 32 * int(compiled.metadata.num_warps), "mma": mma,
+            "cp_async": "cp.async" in ptx.replace("cp.async.bulk", ""), "tma": "cp.async.bulk.tensor" in ptx}

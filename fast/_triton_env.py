@@ -22,20 +22,29 @@ Interpreter facts the kernels account for (measured with Triton 3.9.0, see tests
   error, by :func:`require_triton`);
 * interpreted kernels make millions of short deep Python calls; :func:`launch` runs them on a helper
   thread (see there: CPython 3.11 frame-chunk churn otherwise doubled the CPU time under pytest).
+
+Launch plans without a GPU: in compiled mode (``TRITON_INTERPRET=0``), inside :func:`recorded_launches` the
+wrappers accept CPU tensors, take their GPU code path (GPU tile sizes, ``EMULATE=False``) and every
+:func:`launch` is recorded instead of run, so ``benchmarks/sm90_static.py`` can compile exactly what a GPU
+would launch (outputs are left unwritten and integer tensors handed to a kernel are zeroed, so that host code
+between launches indexes in range: only the launch arguments are meaningful).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import torch
 
-__all__ = ["HAVE_TRITON", "device_function", "interpreting", "launch", "require_triton", "tl", "triton"]
+__all__ = ["HAVE_TRITON", "Launch", "device_function", "interpreting", "kernel_device_ok", "launch",
+           "recorded_launches", "require_kernel_device", "require_triton", "tl", "triton"]
 
 
 _TRITON_PREIMPORTED = "triton" in sys.modules
@@ -89,7 +98,51 @@ def require_triton(func: str) -> None:
                            "veriformer.fast._triton_env before anything imports triton")
 
 
+@dataclass
+class Launch:
+    """One recorded kernel launch: ``kernel[grid](*args, **kwargs)`` (constexprs and launch options in kwargs)."""
+
+    kernel: Any
+    grid: tuple[int, ...]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+_RECORDING: list[Launch] | None = None
 _EXECUTOR: ThreadPoolExecutor | None = None
+
+
+@contextmanager
+def recorded_launches() -> Iterator[list[Launch]]:
+    """Record the launches of the wrappers called inside the block instead of running them (compiled mode only:
+    the kernels must be ``JITFunction`` objects).  CPU tensors stand in for CUDA ones; see the module docstring."""
+    global _RECORDING
+    if interpreting():
+        raise RuntimeError("recorded_launches: needs compiled mode (TRITON_INTERPRET=0), it records what a GPU runs")
+    previous, _RECORDING = _RECORDING, []
+    try:
+        yield _RECORDING
+    finally:
+        _RECORDING = previous
+
+
+def kernel_device_ok(t: torch.Tensor) -> bool:
+    """True when the Triton kernels can take ``t``: a CUDA tensor, a CPU tensor under the interpreter, any tensor
+    while launches are recorded."""
+    if _RECORDING is not None:
+        return True
+    return t.device.type == ("cpu" if interpreting() else "cuda")
+
+
+def require_kernel_device(t: torch.Tensor, func: str, name: str) -> None:
+    """Raise an InputError naming ``func`` and argument ``name`` unless :func:`kernel_device_ok` holds for ``t``."""
+    from veriformer.reference._validate import require
+
+    if interpreting():
+        require(kernel_device_ok(t), func, name, "a CPU tensor (Triton runs in its CPU interpreter)",
+                f"device {t.device}")
+    else:
+        require(kernel_device_ok(t), func, name, "a CUDA tensor", f"device {t.device}")
 
 
 def device_function(fn: Any) -> Any:
@@ -110,6 +163,12 @@ def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> Non
     ``check``).  A helper thread starts from an empty stack, so the kernel's calls stay inside one chunk.
     """
     global _EXECUTOR
+    if _RECORDING is not None:
+        _RECORDING.append(Launch(kernel, tuple(grid), args, dict(kwargs)))
+        for a in args:  # nothing ran: keep index outputs (codes, offsets) in range for the host code that follows
+            if isinstance(a, torch.Tensor) and not (a.is_floating_point() or a.is_complex()):
+                a.zero_()
+        return
     if not interpreting():
         kernel[grid](*args, **kwargs)
         return

@@ -51,7 +51,16 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, device_function, interpreting, launch, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    device_function,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+    triton,
+)
 
 __all__ = ["attention"]
 
@@ -566,11 +575,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         ok = (len(block_sizes) == 2 and all(isinstance(x, int) and x >= 16 and x & (x - 1) == 0
                                             for x in block_sizes))
         require(ok, func, "block_sizes", "None or two powers of two >= 16", repr(block_sizes))
-    if interpreting():
-        require(q.device.type == "cpu", func, "q", "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {q.device}")
-    else:
-        require(q.device.type == "cuda", func, "q", "a CUDA tensor", f"device {q.device}")
+    require_kernel_device(q, func, "q")
     g = _Geometry(q, k, v, causal, float(scale), None if window is None else int(window),
                   int(sinks) if window is not None else 0, block_sizes)
     o, lse2 = _FlashAttention.apply(q, k, v, g)

@@ -59,7 +59,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
 
 __all__ = ["fft_conv", "s4d_kernel"]
 
@@ -239,15 +239,6 @@ def _s4d_torch64(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torc
     return 2 * torch.einsum("hn,hnl->hl", W, torch.exp(dtA[..., None] * ls)).real
 
 
-def _check_device(func: str, name: str, t: torch.Tensor) -> None:
-    """Triton needs CUDA tensors (CPU tensors under the interpreter)."""
-    if interpreting():
-        require(t.device.type == "cpu", func, name, "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {t.device}")
-    else:
-        require(t.device.type == "cuda", func, name, "a CUDA tensor", f"device {t.device}")
-
-
 def s4d_kernel(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, L: int) -> torch.Tensor:
     """S4D ZOH Vandermonde kernel (Triton forward and backward), op ``s4d_kernel`` convention.
 
@@ -285,7 +276,7 @@ def s4d_kernel(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.
     if log_dt.dtype == torch.float64:
         return _s4d_torch64(log_dt, A, B, C, L)
     require_triton(func)
-    _check_device(func, "log_dt", log_dt)
+    require_kernel_device(log_dt, func, "log_dt")
     return _S4DKernel.apply(log_dt, A, B, C, L)
 
 

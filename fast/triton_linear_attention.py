@@ -77,7 +77,16 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, device_function, interpreting, launch, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    device_function,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+    triton,
+)
 
 __all__ = ["chunk_linear_attention", "lightning_attention"]
 
@@ -513,11 +522,7 @@ def _validate(func: str, q: Any, k: Any, v: Any, scale: Any, initial_state: Any,
         ok = isinstance(head_blocks, tuple) and len(head_blocks) == 2 and all(
             isinstance(x, int) and 16 <= x <= _MAX_HEAD_DIM and x & (x - 1) == 0 for x in head_blocks)
         require(ok, func, "head_blocks", "None or two powers of two in 16..256", repr(head_blocks))
-    if interpreting():
-        require(q.device.type == "cpu", func, "q", "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {q.device}")
-    else:
-        require(q.device.type == "cuda", func, "q", "a CUDA tensor", f"device {q.device}")
+    require_kernel_device(q, func, "q")
     return float(scale)
 
 

@@ -41,7 +41,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
 
 __all__ = ["rope", "rope_qk"]
 
@@ -241,11 +241,7 @@ def _validate(func: str, tensors: list[tuple[str, torch.Tensor]], positions: tor
     require(isinstance(offset, numbers.Integral) and not isinstance(offset, bool), func, "offset", "an int",
             repr(offset))
     require(isinstance(inplace, bool), func, "inplace", "a bool", repr(inplace))
-    if interpreting():
-        require(x0.device.type == "cpu", func, tensors[0][0], "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {x0.device}")
-    else:
-        require(x0.device.type == "cuda", func, tensors[0][0], "a CUDA tensor", f"device {x0.device}")
+    require_kernel_device(x0, func, tensors[0][0])
     pos = None
     if positions is not None:
         require(isinstance(positions, torch.Tensor) and not positions.is_floating_point()

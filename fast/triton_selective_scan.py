@@ -64,7 +64,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
 
 __all__ = ["selective_scan"]
 
@@ -615,11 +615,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     require(u.dtype in _DTYPES, func, "u", "float16, bfloat16, float32 or float64", f"dtype {u.dtype}")
     b, d, L = u.shape
     require(b >= 1 and d >= 1 and L >= 1, func, "u", "non-empty (b, d, L >= 1)", f"shape {tuple(u.shape)}")
-    if interpreting():
-        require(u.device.type == "cpu", func, "u", "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {u.device}")
-    else:
-        require(u.device.type == "cuda", func, "u", "a CUDA tensor", f"device {u.device}")
+    require_kernel_device(u, func, "u")
     wide = (torch.float64,) if u.dtype == torch.float64 else (torch.float16, torch.bfloat16, torch.float32)
     _check_tensor(func, "delta", delta, (b, d, L), "[b, d, L]", u, (u.dtype,))
     require(isinstance(A, torch.Tensor), func, "A", "a torch.Tensor", type(A).__name__)

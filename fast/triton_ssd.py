@@ -71,7 +71,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_triton, tl, triton
+from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
 
 __all__ = ["chunk_scan", "ssd_scan"]
 
@@ -677,11 +677,7 @@ def _check_x(func: str, name: str, x: Any) -> None:
     require(x.dtype in _DTYPES, func, name, "float16, bfloat16 or float32", f"dtype {x.dtype}")
     require(all(s >= 1 for s in x.shape), func, name, "non-empty", f"shape {tuple(x.shape)}")
     require(x.shape[3] <= _MAX_DIM, func, name, f"a head dim <= {_MAX_DIM}", f"{x.shape[3]}")
-    if interpreting():
-        require(x.device.type == "cpu", func, name, "a CPU tensor (Triton runs in its CPU interpreter)",
-                f"device {x.device}")
-    else:
-        require(x.device.type == "cuda", func, name, "a CUDA tensor", f"device {x.device}")
+    require_kernel_device(x, func, name)
 
 
 def _check_chunk(func: str, chunk_size: Any) -> None:

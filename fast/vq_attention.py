@@ -69,7 +69,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, tl, triton
+from ._triton_env import HAVE_TRITON, interpreting, kernel_device_ok, launch, tl, triton
 
 __all__ = ["vq_attention", "vq_quantize"]
 
@@ -468,7 +468,7 @@ def vq_quantize(k: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, 
 def _use_triton(x: torch.Tensor) -> bool:
     if not HAVE_TRITON or x.dtype == torch.float64:
         return False
-    return x.device.type == "cpu" if interpreting() else x.device.type == "cuda"
+    return kernel_device_ok(x)
 
 
 def _quantize(k: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:

@@ -308,6 +308,46 @@ def test_benchmark_smoke(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert all(math.isfinite(r["ms"]) and r["diff"] < 0.05 for r in rows)
 
 
+_STATIC_SCRIPT = r"""
+import json, sys
+sys.path.insert(0, "benchmarks")
+import sm90_static
+rows = sm90_static.run([])
+print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma", "copies", "blocks")} for r in rows]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("VERIFORMER_PROFILE", "ci") != "deep",
+                    reason="slow (~30 s of compilation): runs under VERIFORMER_PROFILE=deep")
+def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
+    """benchmarks/sm90_static.py records the launches every wrapper makes on a GPU (forward and backward, benchmark
+    shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers, every block fits on an
+    SM, and the looped tile-product kernels (flash attention, VQ, SSD chunk kernels, linear-attention state
+    kernels) use wgmma with cp.async-pipelined loads."""
+    import json
+
+    out = compile_in_subprocess(_STATIC_SCRIPT)
+    rows = json.loads(out.split("ROWS", 1)[1])
+    assert {r["family"] for r in rows} >= {"attention", "rope", "linear_attention", "vq_attention", "selective_scan",
+                                           "ssd", "s4d"}
+    assert all(r["spill"] == 0 and r["blocks"] >= 1 for r in rows), [r for r in rows if r["spill"] or not r["blocks"]]
+    looped = {"_attn_fwd", "_attn_bwd_dkdv", "_attn_bwd_dq", "_vq_fwd", "_vq_bwd_dq", "_vq_quantize",
+              "_chunk_state_kernel", "_scan_fwd_kernel", "_bwd_dc_kernel", "_bwd_dxdb_kernel", "_fwd_h", "_bwd_dh",
+              "_bwd_dqk"}
+    bad = [r for r in rows if r["kernel"] in looped and (r["mma"] != "wgmma" or r["copies"] == "-")]
+    assert not bad, bad
+
+
+def test_recorded_launches_need_compiled_mode() -> None:
+    from veriformer.fast._triton_env import recorded_launches
+
+    if not interpreting():
+        pytest.skip("runs where the interpreter is on")
+    with pytest.raises(RuntimeError, match="compiled mode"), recorded_launches():
+        pass
+
+
 # ------------------------------------------------------------------------------------------------- GPU
 
 @pytest.mark.gpu
