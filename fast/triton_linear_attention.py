@@ -393,8 +393,10 @@ class _Geometry:
             self.bk_state = min(head_blocks[0], self.bk_full)
             self.bv_state = self.bv_o = min(head_blocks[1], self.bv_full)
         # GPU: dq/dk split over K blocks of <= 64 (8 warps) and dv in its own kernel: the kernel with dv fused
-        # into its V loop needs 255 registers and spills (ptxas, sm_90, chunk 64: 1.3 KB per thread at
-        # K = 128, 1.8 KB at K = 64 with 4 warps; the split one 176 bytes at K block 64).  The interpreter
+        # into its V loop needs 255 registers and spills (ptxas, sm_90, chunk 64, compiled without the JIT's
+        # launch specialisation: 1.3 KB per thread at K = 128, 1.8 KB at K = 64 with 4 warps).  The split
+        # kernels, compiled as the JIT specialises them, use <= 150 registers and do not spill
+        # (reports/sm90-static/resources.md).  The interpreter
         # fuses them when the whole K fits one block (one launch fewer); both paths are tested there
         # (``head_blocks`` forces the split).
         self.bk_dqk = self.bk_full if self.emulate else min(64, self.bk_full)

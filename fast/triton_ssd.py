@@ -46,9 +46,10 @@ Group and batch reductions (dB/dC over the heads of a group, dA, dD, dt_bias) ar
 per-head buffers.
 
 GPU launch: 64-row tiles, full head dim and d_state per tile (padded to powers of two), 8 warps for the
-tile kernels (checked by compiling for sm_90 without a GPU: no or small register spills at p = 64,
-n = 128); tile indices int32 on the GPU, int64 in the interpreter (which checks every int32 op for
-overflow at ~1 ms each).  Not tuned on a GPU yet.
+tile kernels (compiled for sm_90 without a GPU, with the JIT's launch specialisation: no register spills at
+p = 64, n = 128, wgmma products and cp.async-pipelined loads; reports/sm90-static/resources.md); tile
+indices int32 on the GPU, int64 in the interpreter (which checks every int32 op for overflow at ~1 ms
+each).  Not tuned on a GPU yet.
 
 Numerics: dot operands are rounded to the input dtype (half inputs: tensor-core products, float32
 accumulation; float32 inputs: IEEE float32 dots, never TF32); states, decays and all accumulators float32.
