@@ -45,6 +45,8 @@ al. 2023 (GQA); spec attention.md sections 3, 4, 8.
 
 import math
 import numbers
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -62,7 +64,7 @@ from ._triton_env import (
     triton,
 )
 
-__all__ = ["attention"]
+__all__ = ["attention", "config_override"]
 
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
@@ -449,6 +451,36 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2}
 
 
+_CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages")
+_OVERRIDE: dict[str, dict[str, int]] = {}
+
+
+@contextmanager
+def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, int] | None = None) -> Iterator[None]:
+    """Replace the launch configuration of the kernels for calls of :func:`attention` made inside the block
+    (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV and dQ
+    kernels, each any subset of ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``.
+    For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
+    func = "config_override"
+    new: dict[str, dict[str, int]] = {}
+    for kind, cfg in (("fwd", fwd), ("bwd", bwd)):
+        if cfg is None:
+            continue
+        for key, val in cfg.items():
+            require(key in _CONFIG_KEYS, func, kind, f"keys from {_CONFIG_KEYS}", repr(key))
+            pow2 = isinstance(val, int) and val >= 16 and val & (val - 1) == 0
+            ok = isinstance(val, int) and val >= 1 and (pow2 or not key.startswith("BLOCK"))
+            require(ok, func, kind, f"{key}: a positive int (block sizes: powers of two >= 16)", repr(val))
+        new[kind] = dict(cfg)
+    saved = dict(_OVERRIDE)
+    _OVERRIDE.update(new)
+    try:
+        yield
+    finally:
+        _OVERRIDE.clear()
+        _OVERRIDE.update(saved)
+
+
 def _strides(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(s) for s in t.stride())
 
@@ -466,11 +498,13 @@ class _Geometry:
         self.window = int(window) if window is not None else 0
         self.bd, self.bdv = _pow2(self.D), _pow2(self.DV)
         self.blocks = blocks
+        self.override = {kind: dict(cfg) for kind, cfg in _OVERRIDE.items()}  # config_override() at call time
         self.emulate = interpreting()
         self.dot_prec = "ieee" if (q.dtype == torch.float32 or self.emulate) else "tf32"
 
     def config(self, kind: str, dtype: torch.dtype) -> dict[str, int]:
         cfg = (_fwd_config if kind == "fwd" else _bwd_config)(self.T, self.S, max(self.bd, self.bdv), dtype)
+        cfg = {**cfg, **self.override.get(kind, {})}
         if self.blocks is not None:
             cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
         return cfg

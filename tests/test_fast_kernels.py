@@ -308,6 +308,29 @@ def test_benchmark_smoke(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert all(math.isfinite(r["ms"]) and r["diff"] < 0.05 for r in rows)
 
 
+def test_tuning_sweep_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/tune_attention.py: every configuration of the smoke sweep runs through config_override, the
+    default is marked, and the outputs agree with the default configuration's to bf16 rounding."""
+    rows = load_benchmark("tune_attention").run(["--smoke"])
+    assert "speedup vs default" in capsys.readouterr().out
+    timed = [r for r in rows if "diff" in r]
+    assert len(timed) == 6 and all(r["diff"] < 2e-2 and math.isfinite(r["ms"]) for r in timed)
+    assert sum(r.get("default") == "*" for r in rows) == 2
+
+
+def test_config_override_applies_and_validates() -> None:
+    q, k, v = (torch.randn(1, 1, 40, 16, dtype=torch.float32, requires_grad=True) for _ in range(3))
+    from veriformer.fast.flash_attention import config_override
+
+    with config_override(fwd={"BLOCK_M": 16, "BLOCK_N": 32}, bwd={"BLOCK_M": 32}):
+        o = attention(q, k, v, causal=True)
+    np.testing.assert_allclose(o.detach().numpy(), attention(q, k, v, causal=True).detach().numpy(), atol=1e-6)
+    with pytest.raises(InputError, match="'fwd'"), config_override(fwd={"BLOCK_M": 24}):
+        pass
+    with pytest.raises(InputError, match="'bwd'"), config_override(bwd={"block_m": 32}):
+        pass
+
+
 _STATIC_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, "benchmarks")

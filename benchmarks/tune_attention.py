@@ -1,0 +1,148 @@
+"""Tuning sweep for our Triton flash attention on a GPU: launch configurations side by side with SDPA's flash backend.
+
+``python benchmarks/tune_attention.py`` (GPU) times, for B=4, H=16, D=128, causal bf16 at each T, the forward
+over every forward configuration (BLOCK_M x BLOCK_N x warps x stages) and then forward+backward over every
+backward configuration (with the fastest forward), through :func:`veriformer.fast.flash_attention.config_override`.
+It prints the rows fastest first, with the default configuration marked, the speed-up over the default and over
+SDPA's flash backend measured in the same process; configurations that do not fit (Triton's OutOfResources) are
+listed as such.  The winner is a candidate for ``_fwd_config`` / ``_bwd_config``; each sweep checks its output
+against the default configuration's (max abs difference), so a config that breaks the kernel shows.
+``--smoke`` runs two configurations of each kind on a tiny CPU shape (Triton interpreter) so tests can call it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import sdpa_causal
+from _roofline import bench_ms, fmt_table, mode_caller
+
+from veriformer.fast import flash_attention as fa
+
+FWD_GRID = {"BLOCK_M": [64, 128], "BLOCK_N": [32, 64, 128], "num_warps": [4, 8], "num_stages": [2, 3, 4]}
+BWD_GRID = {"BLOCK_M": [32, 64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [1, 2, 3]}
+SMOKE_FWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
+             {"BLOCK_M": 32, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}]
+SMOKE_BWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
+             {"BLOCK_M": 16, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1}]
+
+
+def _configs(grid: dict[str, list[int]]) -> list[dict[str, int]]:
+    return [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())]
+
+
+def _label(cfg: dict[str, int]) -> str:
+    return f"{cfg['BLOCK_M']}x{cfg['BLOCK_N']} w{cfg['num_warps']} s{cfg['num_stages']}"
+
+
+def _sweep(kind: str, configs: list[dict[str, int]], fixed_fwd: dict[str, int] | None, inputs: tuple[Any, ...],
+           do: torch.Tensor, device: str, warmup: int, rep: int, default: dict[str, int]) -> list[dict[str, Any]]:
+    """Time ``kind`` ("fwd" or "fwd+bwd") under each configuration; rows with ms (or a note), sorted."""
+    q, k, v = inputs
+
+    def call() -> Any:
+        return fa.attention(q, k, v, causal=True)
+
+    def under(cfg: dict[str, int]) -> tuple[float, torch.Tensor]:
+        fwd, bwd = (cfg, None) if kind == "fwd" else (fixed_fwd, cfg)
+        with fa.config_override(fwd=fwd, bwd=bwd):
+            fn = mode_caller(call, kind, (), (q, k, v), do)
+            out = fn()
+            ms = bench_ms(fn, device=device, warmup=warmup, rep=rep)
+        first = out if isinstance(out, torch.Tensor) else out[0]
+        return ms, first.detach().float()
+
+    ref_ms, ref_out = under(default)
+    rows = []
+    for cfg in configs:
+        row: dict[str, Any] = {"mode": kind, "config": _label(cfg), "default": "*" if cfg == default else ""}
+        try:
+            ms, out = (ref_ms, ref_out) if cfg == default else under(cfg)
+        except Exception as e:  # OutOfResources and compile failures: the config does not fit
+            row["note"] = type(e).__name__
+            rows.append(row)
+            continue
+        row.update(ms=ms, vs_default=ref_ms / ms, diff=float((out - ref_out).abs().max()))
+        rows.append(row)
+    if not any(r["default"] for r in rows):
+        rows.append({"mode": kind, "config": _label(default), "default": "*", "ms": ref_ms, "vs_default": 1.0,
+                     "diff": 0.0})
+    return sorted(rows, key=lambda r: r.get("ms", float("inf")))
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Parse ``argv``, run the sweeps, print one table per T; returns all rows."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
+    ap.add_argument("--T", type=int, nargs="+", default=[4096, 16384])
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=16)
+    ap.add_argument("--D", type=int, default=128)
+    ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    args = ap.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    if args.smoke:
+        device, Ts, B, H, D, warmup, rep = "cpu", [40], 1, 1, 32, 0, 1
+        fwd_cfgs, bwd_cfgs, peer = SMOKE_FWD, SMOKE_BWD, sdpa_causal(None)
+    else:
+        if not torch.cuda.is_available():
+            ap.error("needs a CUDA device (use --smoke for the CPU check)")
+        device, Ts, B, H, D, warmup, rep = "cuda", args.T, args.B, args.H, args.D, 5, 50
+        fwd_cfgs, bwd_cfgs, peer = _configs(FWD_GRID), _configs(BWD_GRID), sdpa_causal("FLASH_ATTENTION")
+        print(torch.cuda.get_device_name(), "torch", torch.__version__)
+    all_rows: list[dict[str, Any]] = []
+    gen = torch.Generator(device=device).manual_seed(0)
+    for T in Ts:
+        q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
+                   for _ in range(3))
+        do = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
+        g = fa._Geometry(q, k, v, True, D**-0.5, None, 0, None)
+        default_fwd, default_bwd = g.config("fwd", dtype), g.config("bwd", dtype)
+        rows: list[dict[str, Any]] = []
+        best_fwd = default_fwd
+        if "fwd" in args.modes:
+            rows += _sweep("fwd", fwd_cfgs, None, (q, k, v), do, device, warmup, rep, default_fwd)
+            best_fwd = next((_parse(r["config"]) for r in rows if "ms" in r), default_fwd)
+        if "fwd+bwd" in args.modes:
+            rows += _sweep("fwd+bwd", bwd_cfgs, best_fwd, (q, k, v), do, device, warmup, rep, default_bwd)
+        for mode in args.modes:
+            peer_ms = bench_ms(mode_caller(peer, mode, (q, k, v), (q, k, v), do), device=device, warmup=warmup,
+                               rep=rep)
+            for r in rows:
+                if r["mode"] == mode and "ms" in r:
+                    r["vs_sdpa"] = peer_ms / r["ms"]
+            rows.append({"mode": mode, "config": "sdpa flash backend" if not args.smoke else "sdpa", "ms": peer_ms,
+                         "vs_sdpa": 1.0})
+        for r in rows:
+            r["shape"] = f"T={T}"
+        print(f"\nB={B} H={H} T={T} D={D} {args.dtype} causal; fwd+bwd rows use forward config {_label(best_fwd)}")
+        print(fmt_table(rows, [("mode", "mode", "s"), ("config", "config", "s"), ("default", "default", "s"),
+                               ("ms", "ms", ".3f"), ("vs_default", "speedup vs default", ".2f"),
+                               ("vs_sdpa", "speedup vs sdpa", ".2f"), ("diff", "max|o-default|", ".1e"),
+                               ("note", "note", "s")]))
+        all_rows += rows
+    return all_rows
+
+
+def _parse(label: str) -> dict[str, int]:
+    """Inverse of :func:`_label`."""
+    tiles, w, s = label.split()
+    bm, bn = tiles.split("x")
+    return {"BLOCK_M": int(bm), "BLOCK_N": int(bn), "num_warps": int(w[1:]), "num_stages": int(s[1:])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
