@@ -51,10 +51,12 @@ def _fwd_bwd(out: Any, wrt: list[torch.Tensor]) -> None:
     torch.autograd.grad(outs, wrt, [torch.ones_like(o) for o in outs], allow_unused=True)
 
 
-def _attention(D: int) -> Callable[[], None]:
+def _attention(D: int, tma: bool = False) -> Callable[[], None]:
     def run() -> None:
         q, k, v = (_rand(1, 2, 4096, D) for _ in range(3))
-        _fwd_bwd(fast.attention(q, k, v, causal=True), [q, k, v])
+        with fast.flash_attention.config_override(fwd={"TMA": 1} if tma else None):
+            out = fast.attention(q, k, v, causal=True)
+        _fwd_bwd(out, [q, k, v])
     return run
 
 
@@ -108,6 +110,8 @@ def _s4d() -> None:
 
 FAMILIES: dict[str, tuple[str, Callable[[], None]]] = {
     "attention": ("flash attention, bf16, B=1 H=2 T=S=4096 D=128, causal", _attention(128)),
+    "attention_tma": ("the same with config_override(fwd={'TMA': 1}): K/V through TMA descriptors",
+                      _attention(128, tma=True)),
     "attention_d64": ("flash attention, bf16, T=S=4096 D=64, causal", _attention(64)),
     "rope": ("rope_qk, bf16, Hq=4 Hk=2 T=4096 D=128", _rope),
     "linear_attention": ("chunk / lightning linear attention, bf16, T=4096 H=2 K=V=128", _linear_attention),

@@ -1,8 +1,9 @@
 """Tuning sweep for our Triton flash attention on a GPU: launch configurations side by side with SDPA's flash backend.
 
 ``python benchmarks/tune_attention.py`` (GPU) times, for B=4, H=16, D=128, causal bf16 at each T, the forward
-over every forward configuration (BLOCK_M x BLOCK_N x warps x stages) and then forward+backward over every
-backward configuration (with the fastest forward), through :func:`veriformer.fast.flash_attention.config_override`.
+over every forward configuration (BLOCK_M x BLOCK_N x warps x stages x K/V loads by pointers or by TMA) and
+then forward+backward over every backward configuration (with the fastest forward), through
+:func:`veriformer.fast.flash_attention.config_override`.
 It prints the rows fastest first, with the default configuration marked, the speed-up over the default and over
 SDPA's flash backend measured in the same process; configurations that do not fit (Triton's OutOfResources) are
 listed as such.  The winner is a candidate for ``_fwd_config`` / ``_bwd_config``; each sweep checks its output
@@ -26,10 +27,10 @@ from _roofline import bench_ms, fmt_table, mode_caller
 
 from veriformer.fast import flash_attention as fa
 
-FWD_GRID = {"BLOCK_M": [64, 128], "BLOCK_N": [32, 64, 128], "num_warps": [4, 8], "num_stages": [2, 3, 4]}
+FWD_GRID = {"BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [2, 3, 4], "TMA": [0, 1]}
 BWD_GRID = {"BLOCK_M": [32, 64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [1, 2, 3]}
-SMOKE_FWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
-             {"BLOCK_M": 32, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}]
+SMOKE_FWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 0},
+             {"BLOCK_M": 32, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 1}]
 SMOKE_BWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
              {"BLOCK_M": 16, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1}]
 
@@ -39,7 +40,8 @@ def _configs(grid: dict[str, list[int]]) -> list[dict[str, int]]:
 
 
 def _label(cfg: dict[str, int]) -> str:
-    return f"{cfg['BLOCK_M']}x{cfg['BLOCK_N']} w{cfg['num_warps']} s{cfg['num_stages']}"
+    tma = " tma" if cfg.get("TMA") else ""
+    return f"{cfg['BLOCK_M']}x{cfg['BLOCK_N']} w{cfg['num_warps']} s{cfg['num_stages']}{tma}"
 
 
 def _sweep(kind: str, configs: list[dict[str, int]], fixed_fwd: dict[str, int] | None, inputs: tuple[Any, ...],
@@ -134,9 +136,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 def _parse(label: str) -> dict[str, int]:
     """Inverse of :func:`_label`."""
-    tiles, w, s = label.split()
+    tiles, w, s, *tma = label.split()
     bm, bn = tiles.split("x")
-    return {"BLOCK_M": int(bm), "BLOCK_N": int(bn), "num_warps": int(w[1:]), "num_stages": int(s[1:])}
+    return {"BLOCK_M": int(bm), "BLOCK_N": int(bn), "num_warps": int(w[1:]), "num_stages": int(s[1:]),
+            "TMA": int(bool(tma))}
 
 
 def main(argv: list[str] | None = None) -> int:

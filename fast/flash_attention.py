@@ -167,15 +167,21 @@ if HAVE_TRITON:
         return n_sink_blocks, band_start, full_lo, full_hi, hi
 
     @triton.jit
-    def _fwd_block(q, m_i, l_i, lt_i, acc, K, V, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
+    def _fwd_block(q, m_i, l_i, lt_i, acc, K, V, kv_b, kv_h, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
                    qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
                    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-                   DTYPE: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+                   DTYPE: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr, MASK: tl.constexpr,
+                   TMA: tl.constexpr):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
-        kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
-                   (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
+        if TMA:  # K, V are [B, Hkv, S, D] descriptors: out-of-range rows and columns arrive as zeros
+            kt = tl.trans(K.load([kv_b.to(tl.int32), kv_h.to(tl.int32), start_n, 0]).reshape(BLOCK_N, BLOCK_D))
+            if EMULATE:
+                kt = kt.to(tl.float32)
+        else:
+            kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
+                       (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
         s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
         if MASK:
             vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
@@ -187,8 +193,13 @@ if HAVE_TRITON:
         pr = _operand(p, DTYPE, EMULATE)
         l_i = l_i * alpha + tl.sum(p, 1)
         lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
-        v = _load(V + offs_n[:, None] * svn + offs_dv[None, :] * svd,
-                  (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
+        if TMA:
+            v = V.load([kv_b.to(tl.int32), kv_h.to(tl.int32), start_n, 0]).reshape(BLOCK_N, BLOCK_DV)
+            if EMULATE:
+                v = v.to(tl.float32)
+        else:
+            v = _load(V + offs_n[:, None] * svn + offs_dv[None, :] * svd,
+                      (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
         acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
         return m_new, l_i, lt_i, acc
 
@@ -198,7 +209,7 @@ if HAVE_TRITON:
                   H, GROUP, T, S, D, DV, qk_scale, window, sinks,
                   CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                   BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
-                  DOT_PREC: tl.constexpr):
+                  DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
@@ -211,8 +222,12 @@ if HAVE_TRITON:
         offs_dv = tl.arange(0, BLOCK_DV)
         q = _load(Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd,
                   (offs_m[:, None] < T) & (offs_d[None, :] < D), EMULATE)
-        Kb = K + b * skb + hk * skh
-        Vb = V + b * svb + hk * svh
+        if TMA:
+            Kb = K
+            Vb = V
+        else:
+            Kb = K + b * skb + hk * skh
+            Vb = V + b * svb + hk * svh
         shift = S - T
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         l_i = tl.zeros([BLOCK_M], tl.float32)
@@ -221,21 +236,21 @@ if HAVE_TRITON:
         n_sink_blocks, band_start, full_lo, full_hi, hi = _key_range(start_m, T, S, window, sinks, BLOCK_M, BLOCK_N,
                                                                      CAUSAL, WINDOW)
         for nb in range(0, n_sink_blocks):
-            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, nb * BLOCK_N, offs_m, shift, S, D,
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, b, hk, nb * BLOCK_N, offs_m, shift, S, D,
                                              DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
-                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True, TMA)
         for start_n in range(band_start, full_lo, BLOCK_N):  # window edge
-            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, b, hk, start_n, offs_m, shift, S, D,
                                              DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
-                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True, TMA)
         for start_n in range(full_lo, full_hi, BLOCK_N):  # fully visible blocks: no mask
-            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, b, hk, start_n, offs_m, shift, S, D,
                                              DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
-                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False)
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False, TMA)
         for start_n in range(full_hi, hi, BLOCK_N):  # causal edge and the last, partial key block
-            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, start_n, offs_m, shift, S, D,
+            m_i, l_i, lt_i, acc = _fwd_block(q, m_i, l_i, lt_i, acc, Kb, Vb, b, hk, start_n, offs_m, shift, S, D,
                                              DV, skn, skd, svn, svd, qk_scale, window, sinks, CAUSAL, WINDOW,
-                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+                                             BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True, TMA)
         empty = lt_i == 0.0
         o = acc / tl.where(empty, 1.0, lt_i)[:, None]
         tl.store(O + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
@@ -439,7 +454,7 @@ def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
     if bd > 128 or dtype == torch.float32:
         return {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2}
-    return {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 3}
+    return {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 3, "TMA": 0}
 
 
 def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
@@ -451,7 +466,7 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2}
 
 
-_CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages")
+_CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA")
 _OVERRIDE: dict[str, dict[str, int]] = {}
 
 
@@ -459,15 +474,21 @@ _OVERRIDE: dict[str, dict[str, int]] = {}
 def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, int] | None = None) -> Iterator[None]:
     """Replace the launch configuration of the kernels for calls of :func:`attention` made inside the block
     (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV and dQ
-    kernels, each any subset of ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``.
+    kernels, each any subset of ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``
+    and, forward only, ``TMA`` (0/1: stream K and V through Hopper TMA descriptors instead of pointer loads, when
+    their layout allows it: unit last stride, 16-byte aligned base and strides; else the pointer path).
     For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
     func = "config_override"
     new: dict[str, dict[str, int]] = {}
     for kind, cfg in (("fwd", fwd), ("bwd", bwd)):
         if cfg is None:
             continue
+        keys = _CONFIG_KEYS if kind == "fwd" else _CONFIG_KEYS[:-1]
         for key, val in cfg.items():
-            require(key in _CONFIG_KEYS, func, kind, f"keys from {_CONFIG_KEYS}", repr(key))
+            require(key in keys, func, kind, f"keys from {keys}", repr(key))
+            if key == "TMA":
+                require(val in (0, 1), func, kind, "TMA: 0 or 1", repr(val))
+                continue
             pow2 = isinstance(val, int) and val >= 16 and val & (val - 1) == 0
             ok = isinstance(val, int) and val >= 1 and (pow2 or not key.startswith("BLOCK"))
             require(ok, func, kind, f"{key}: a positive int (block sizes: powers of two >= 16)", repr(val))
@@ -518,11 +539,33 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
              g: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
     o = torch.empty((g.B, g.H, g.T, g.DV), dtype=q.dtype, device=q.device)
     lse2 = torch.empty((g.B, g.H, g.T), dtype=torch.float32, device=q.device)
-    cfg = g.config("fwd", q.dtype)
+    cfg = dict(g.config("fwd", q.dtype))
+    kk, vv = k, v
+    if cfg.pop("TMA", 0):
+        kk, vv = _kv_descriptors(k, v, cfg["BLOCK_N"], g.bd, g.bdv)
     grid = (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H)
-    launch(_attn_fwd, grid, q, k, v, o, lse2, *_strides(q), *_strides(k), *_strides(v), *_strides(o),
-           g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks, **g.flags(), **cfg)
+    launch(_attn_fwd, grid, q, kk, vv, o, lse2, *_strides(q), *_strides(k), *_strides(v), *_strides(o),
+           g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks, **g.flags(), **cfg,
+           TMA=kk is not k)
     return o, lse2
+
+
+def _tma_ok(t: torch.Tensor) -> bool:
+    """A Hopper TMA descriptor can address ``t``: unit last stride, 16-byte aligned base and other strides."""
+    size = t.element_size()
+    return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
+            and all((st * size) % 16 == 0 for st in t.stride()[:-1]))
+
+
+def _kv_descriptors(k: torch.Tensor, v: torch.Tensor, block_n: int, bd: int, bdv: int) -> tuple[Any, Any]:
+    """TMA descriptors of k [B, Hkv, S, D] and v (boxes [1, 1, block_n, bd | bdv]; rows and columns outside the
+    tensor load as zeros), or (k, v) unchanged when a layout does not allow TMA (:func:`_tma_ok`)."""
+    if not (_tma_ok(k) and _tma_ok(v)):
+        return k, v
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    return (TensorDescriptor(k, list(k.shape), list(k.stride()), [1, 1, block_n, bd]),
+            TensorDescriptor(v, list(v.shape), list(v.stride()), [1, 1, block_n, bdv]))
 
 
 def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
