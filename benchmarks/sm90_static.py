@@ -54,7 +54,8 @@ def _fwd_bwd(out: Any, wrt: list[torch.Tensor]) -> None:
 def _attention(D: int, tma: bool = False) -> Callable[[], None]:
     def run() -> None:
         q, k, v = (_rand(1, 2, 4096, D) for _ in range(3))
-        with fast.flash_attention.config_override(fwd={"TMA": 1} if tma else None):
+        cfg = {"TMA": 1} if tma else None
+        with fast.flash_attention.config_override(fwd=cfg, bwd=cfg):
             out = fast.attention(q, k, v, causal=True)
         _fwd_bwd(out, [q, k, v])
     return run
@@ -110,7 +111,7 @@ def _s4d() -> None:
 
 FAMILIES: dict[str, tuple[str, Callable[[], None]]] = {
     "attention": ("flash attention, bf16, B=1 H=2 T=S=4096 D=128, causal", _attention(128)),
-    "attention_tma": ("the same with config_override(fwd={'TMA': 1}): K/V through TMA descriptors",
+    "attention_tma": ("the same with config_override TMA=1: looped tiles through TMA descriptors",
                       _attention(128, tma=True)),
     "attention_d64": ("flash attention, bf16, T=S=4096 D=64, causal", _attention(64)),
     "rope": ("rope_qk, bf16, Hq=4 Hk=2 T=4096 D=128", _rope),

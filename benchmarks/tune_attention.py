@@ -2,7 +2,7 @@
 
 ``python benchmarks/tune_attention.py`` (GPU) times, for B=4, H=16, D=128, causal bf16 at each T, the forward
 over every forward configuration (BLOCK_M x BLOCK_N x warps x stages x K/V loads by pointers or by TMA) and
-then forward+backward over every backward configuration (with the fastest forward), through
+then forward+backward over every backward configuration (same axes; with the fastest forward), through
 :func:`veriformer.fast.flash_attention.config_override`.
 It prints the rows fastest first, with the default configuration marked, the speed-up over the default and over
 SDPA's flash backend measured in the same process; configurations that do not fit (Triton's OutOfResources) are
@@ -28,11 +28,11 @@ from _roofline import bench_ms, fmt_table, mode_caller
 from veriformer.fast import flash_attention as fa
 
 FWD_GRID = {"BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [2, 3, 4], "TMA": [0, 1]}
-BWD_GRID = {"BLOCK_M": [32, 64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [1, 2, 3]}
+BWD_GRID = {"BLOCK_M": [32, 64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [1, 2], "TMA": [0, 1]}
 SMOKE_FWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 0},
              {"BLOCK_M": 32, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 1}]
-SMOKE_BWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1},
-             {"BLOCK_M": 16, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1}]
+SMOKE_BWD = [{"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 0},
+             {"BLOCK_M": 16, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1, "TMA": 1}]
 
 
 def _configs(grid: dict[str, list[int]]) -> list[dict[str, int]]:

@@ -48,9 +48,11 @@ def compile_ptx(kernel: Any, types: Mapping[str, str], constexprs: Mapping[str, 
     cst: dict[tuple[int, ...], Any] = {}
     attrs: dict[tuple[int, ...], list[list[Any]]] = {}
     ones, divisible = set(ones), set(divisible)
-    for i, name in enumerate(inspect.signature(kernel.fn).parameters):
+    for i, (name, param) in enumerate(inspect.signature(kernel.fn).parameters.items()):
         if name in constexprs:
             sig[name], cst[(i,)] = "constexpr", constexprs[name]
+        elif kernel.params[i].is_constexpr and param.default is not inspect.Parameter.empty:
+            sig[name], cst[(i,)] = "constexpr", param.default  # a constexpr left at its default
         elif name in ones:
             sig[name], cst[(i,)] = "constexpr", 1
         else:

@@ -112,6 +112,15 @@ if HAVE_TRITON:
                 x = _rne_bf16(x)
         return x.to(DTYPE)
 
+    @device_function
+    def _desc_load(desc, b, h, start, ROWS: tl.constexpr, COLS: tl.constexpr, EMULATE: tl.constexpr):
+        """Tile [ROWS, COLS] at rows start.. of head (b, h) from a [B, H, L, D] TMA descriptor (zeros outside);
+        in the interpreter upcast to float32 at once, like :func:`_load`."""
+        x = desc.load([b.to(tl.int32), h.to(tl.int32), start, 0]).reshape(ROWS, COLS)
+        if EMULATE:
+            x = x.to(tl.float32)
+        return x
+
     @triton.jit
     def _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr):
         """Boolean [BLOCK_M, BLOCK_N]: key offs_n visible to query offs_m (position p = i + shift)."""
@@ -176,9 +185,7 @@ if HAVE_TRITON:
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         if TMA:  # K, V are [B, Hkv, S, D] descriptors: out-of-range rows and columns arrive as zeros
-            kt = tl.trans(K.load([kv_b.to(tl.int32), kv_h.to(tl.int32), start_n, 0]).reshape(BLOCK_N, BLOCK_D))
-            if EMULATE:
-                kt = kt.to(tl.float32)
+            kt = tl.trans(_desc_load(K, kv_b, kv_h, start_n, BLOCK_N, BLOCK_D, EMULATE))
         else:
             kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
                        (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
@@ -194,9 +201,7 @@ if HAVE_TRITON:
         l_i = l_i * alpha + tl.sum(p, 1)
         lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
         if TMA:
-            v = V.load([kv_b.to(tl.int32), kv_h.to(tl.int32), start_n, 0]).reshape(BLOCK_N, BLOCK_DV)
-            if EMULATE:
-                v = v.to(tl.float32)
+            v = _desc_load(V, kv_b, kv_h, start_n, BLOCK_N, BLOCK_DV, EMULATE)
         else:
             v = _load(V + offs_n[:, None] * svn + offs_dv[None, :] * svd,
                       (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
@@ -275,18 +280,22 @@ if HAVE_TRITON:
         tl.store(DELTA + pid_bh.to(tl.int64) * T + offs_m, tl.sum(o * do, 1), mask=offs_m < T)
 
     @triton.jit
-    def _dkdv_block(k, v, dk, dv, Qb, DOb, LSE_bh, DELTA_bh, start_m, offs_n, shift, T, S, D, DV, sqt, sqd, sdt, sdd,
-                    qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr,
-                    BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DTYPE: tl.constexpr, EMULATE: tl.constexpr,
-                    DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+    def _dkdv_block(k, v, dk, dv, Qb, DOb, q_b, q_h, LSE_bh, DELTA_bh, start_m, offs_n, shift, T, S, D, DV, sqt, sqd,
+                    sdt, sdd, qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr,
+                    BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DTYPE: tl.constexpr,
+                    EMULATE: tl.constexpr, DOT_PREC: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         row_ok = offs_m < T
-        q = _load(Qb + offs_m[:, None] * sqt + offs_d[None, :] * sqd, row_ok[:, None] & (offs_d[None, :] < D),
-                  EMULATE)
-        do = _load(DOb + offs_m[:, None] * sdt + offs_dv[None, :] * sdd, row_ok[:, None] & (offs_dv[None, :] < DV),
-                   EMULATE)
+        if TMA:  # Q, DO are [B, H, T, D] descriptors (rows past T and padded columns load as zeros)
+            q = _desc_load(Qb, q_b, q_h, start_m, BLOCK_M, BLOCK_D, EMULATE)
+            do = _desc_load(DOb, q_b, q_h, start_m, BLOCK_M, BLOCK_DV, EMULATE)
+        else:
+            q = _load(Qb + offs_m[:, None] * sqt + offs_d[None, :] * sqd, row_ok[:, None] & (offs_d[None, :] < D),
+                      EMULATE)
+            do = _load(DOb + offs_m[:, None] * sdt + offs_dv[None, :] * sdd,
+                       row_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
         lse = tl.load(LSE_bh + offs_m, mask=row_ok, other=0.0)
         delta = tl.load(DELTA_bh + offs_m, mask=row_ok, other=0.0)
         lse = tl.where(lse == float("-inf"), 0.0, lse)
@@ -308,8 +317,8 @@ if HAVE_TRITON:
                        H, HKV, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
                        CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                        BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
-                       DOT_PREC: tl.constexpr):
-        DTYPE: tl.constexpr = Q.dtype.element_ty
+                       DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
+        DTYPE: tl.constexpr = DK.dtype.element_ty  # Q may be a TMA descriptor
         pid_n = tl.program_id(0)
         pid_bh = tl.program_id(1)
         b = (pid_bh // HKV).to(tl.int64)
@@ -318,10 +327,14 @@ if HAVE_TRITON:
         offs_n = start_n + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
-        k = _load(K + b * skb + hk * skh + offs_n[:, None] * skn + offs_d[None, :] * skd,
-                  (offs_n[:, None] < S) & (offs_d[None, :] < D), EMULATE)
-        v = _load(V + b * svb + hk * svh + offs_n[:, None] * svn + offs_dv[None, :] * svd,
-                  (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
+        if TMA:
+            k = _desc_load(K, b, hk, start_n, BLOCK_N, BLOCK_D, EMULATE)
+            v = _desc_load(V, b, hk, start_n, BLOCK_N, BLOCK_DV, EMULATE)
+        else:
+            k = _load(K + b * skb + hk * skh + offs_n[:, None] * skn + offs_d[None, :] * skd,
+                      (offs_n[:, None] < S) & (offs_d[None, :] < D), EMULATE)
+            v = _load(V + b * svb + hk * svh + offs_n[:, None] * svn + offs_dv[None, :] * svd,
+                      (offs_n[:, None] < S) & (offs_dv[None, :] < DV), EMULATE)
         dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_DV], tl.float32)
         shift = S - T
@@ -349,20 +362,24 @@ if HAVE_TRITON:
         for g in range(0, GROUP):
             h = hk * GROUP + g
             bh = b * H + h
-            Qb = Q + b * sqb + h * sqh
-            DOb = DO + b * sdb + h * sdh
+            if TMA:
+                Qb = Q
+                DOb = DO
+            else:
+                Qb = Q + b * sqb + h * sqh
+                DOb = DO + b * sdb + h * sdh
             for start_m in range(m_first, full_lo, BLOCK_M):  # causal edge
-                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
-                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
-                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, b, h, LSE + bh * T, DELTA + bh * T, start_m, offs_n,
+                                     shift, T, S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                     BLOCK_M, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True, TMA)
             for start_m in range(full_lo, full_hi, BLOCK_M):  # fully visible: no mask
-                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
-                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
-                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False)
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, b, h, LSE + bh * T, DELTA + bh * T, start_m, offs_n,
+                                     shift, T, S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                     BLOCK_M, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, False, TMA)
             for start_m in range(full_hi, m_hi, BLOCK_M):  # window edge, last partial query block
-                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, LSE + bh * T, DELTA + bh * T, start_m, offs_n, shift, T,
-                                     S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M,
-                                     BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True)
+                dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, b, h, LSE + bh * T, DELTA + bh * T, start_m, offs_n,
+                                     shift, T, S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW,
+                                     BLOCK_M, BLOCK_D, BLOCK_DV, DTYPE, EMULATE, DOT_PREC, True, TMA)
         dk = dk * sm_scale
         tl.store(DK + b * s_dkb + hk * s_dkh + offs_n[:, None] * s_dkn + offs_d[None, :] * s_dkd,
                  _to_store(dk, DTYPE, EMULATE), mask=(offs_n[:, None] < S) & (offs_d[None, :] < D))
@@ -370,17 +387,21 @@ if HAVE_TRITON:
                  _to_store(dv, DTYPE, EMULATE), mask=(offs_n[:, None] < S) & (offs_dv[None, :] < DV))
 
     @triton.jit
-    def _dq_block(q, do, lse, delta, dq, K, V, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
+    def _dq_block(q, do, lse, delta, dq, K, V, kv_b, kv_h, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
                   qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_N: tl.constexpr,
                   BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DTYPE: tl.constexpr, EMULATE: tl.constexpr,
-                  DOT_PREC: tl.constexpr, MASK: tl.constexpr):
+                  DOT_PREC: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
-        kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
-                   (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
-        vt = _load(V + offs_dv[:, None] * svd + offs_n[None, :] * svn,
-                   (offs_dv[:, None] < DV) & (offs_n[None, :] < S), EMULATE)
+        if TMA:
+            kt = tl.trans(_desc_load(K, kv_b, kv_h, start_n, BLOCK_N, BLOCK_D, EMULATE))
+            vt = tl.trans(_desc_load(V, kv_b, kv_h, start_n, BLOCK_N, BLOCK_DV, EMULATE))
+        else:
+            kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
+                       (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
+            vt = _load(V + offs_dv[:, None] * svd + offs_n[None, :] * svn,
+                       (offs_dv[:, None] < DV) & (offs_n[None, :] < S), EMULATE)
         s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
         if MASK:
             vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
@@ -398,7 +419,7 @@ if HAVE_TRITON:
                      H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
                      CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
-                     DOT_PREC: tl.constexpr):
+                     DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
@@ -417,28 +438,32 @@ if HAVE_TRITON:
         lse = tl.load(LSE + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
         lse = tl.where(lse == float("-inf"), 0.0, lse)
         delta = tl.load(DELTA + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
-        Kb = K + b * skb + hk * skh
-        Vb = V + b * svb + hk * svh
+        if TMA:
+            Kb = K
+            Vb = V
+        else:
+            Kb = K + b * skb + hk * skh
+            Vb = V + b * svb + hk * svh
         shift = S - T
         dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
         n_sink_blocks, band_start, full_lo, full_hi, hi = _key_range(start_m, T, S, window, sinks, BLOCK_M, BLOCK_N,
                                                                      CAUSAL, WINDOW)
         for nb in range(0, n_sink_blocks):
-            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, nb * BLOCK_N, offs_m, shift, S, D, DV, skn, skd, svn,
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, b, hk, nb * BLOCK_N, offs_m, shift, S, D, DV, skn, skd, svn,
                            svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
-                           EMULATE, DOT_PREC, True)
+                           EMULATE, DOT_PREC, True, TMA)
         for start_n in range(band_start, full_lo, BLOCK_N):
-            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, b, hk, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
                            svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
-                           EMULATE, DOT_PREC, True)
+                           EMULATE, DOT_PREC, True, TMA)
         for start_n in range(full_lo, full_hi, BLOCK_N):
-            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, b, hk, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
                            svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
-                           EMULATE, DOT_PREC, False)
+                           EMULATE, DOT_PREC, False, TMA)
         for start_n in range(full_hi, hi, BLOCK_N):
-            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
+            dq = _dq_block(q, do, lse, delta, dq, Kb, Vb, b, hk, start_n, offs_m, shift, S, D, DV, skn, skd, svn,
                            svd, qk_scale, window, sinks, CAUSAL, WINDOW, BLOCK_N, BLOCK_D, BLOCK_DV, DTYPE,
-                           EMULATE, DOT_PREC, True)
+                           EMULATE, DOT_PREC, True, TMA)
         dq = dq * sm_scale
         tl.store(DQ + b * s_dqb + h * s_dqh + offs_m[:, None] * s_dqt + offs_d[None, :] * s_dqd,
                  _to_store(dq, DTYPE, EMULATE), mask=row_ok[:, None] & (offs_d[None, :] < D))
@@ -463,7 +488,7 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
     if bd > 128 or dtype == torch.float32:
         return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 4, "num_stages": 1}
-    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2}
+    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2, "TMA": 0}
 
 
 _CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA")
@@ -475,17 +500,17 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
     """Replace the launch configuration of the kernels for calls of :func:`attention` made inside the block
     (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV and dQ
     kernels, each any subset of ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``
-    and, forward only, ``TMA`` (0/1: stream K and V through Hopper TMA descriptors instead of pointer loads, when
-    their layout allows it: unit last stride, 16-byte aligned base and strides; else the pointer path).
+    and ``TMA`` (0/1: stream the looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV
+    kernel -- through Hopper TMA descriptors instead of pointer loads, when every layout allows it: unit last
+    stride, 16-byte aligned base and strides; else the pointer path).
     For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
     func = "config_override"
     new: dict[str, dict[str, int]] = {}
     for kind, cfg in (("fwd", fwd), ("bwd", bwd)):
         if cfg is None:
             continue
-        keys = _CONFIG_KEYS if kind == "fwd" else _CONFIG_KEYS[:-1]
         for key, val in cfg.items():
-            require(key in keys, func, kind, f"keys from {keys}", repr(key))
+            require(key in _CONFIG_KEYS, func, kind, f"keys from {_CONFIG_KEYS}", repr(key))
             if key == "TMA":
                 require(val in (0, 1), func, kind, "TMA: 0 or 1", repr(val))
                 continue
@@ -542,7 +567,7 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     cfg = dict(g.config("fwd", q.dtype))
     kk, vv = k, v
     if cfg.pop("TMA", 0):
-        kk, vv = _kv_descriptors(k, v, cfg["BLOCK_N"], g.bd, g.bdv)
+        kk, vv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))
     grid = (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H)
     launch(_attn_fwd, grid, q, kk, vv, o, lse2, *_strides(q), *_strides(k), *_strides(v), *_strides(o),
            g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks, **g.flags(), **cfg,
@@ -557,15 +582,15 @@ def _tma_ok(t: torch.Tensor) -> bool:
             and all((st * size) % 16 == 0 for st in t.stride()[:-1]))
 
 
-def _kv_descriptors(k: torch.Tensor, v: torch.Tensor, block_n: int, bd: int, bdv: int) -> tuple[Any, Any]:
-    """TMA descriptors of k [B, Hkv, S, D] and v (boxes [1, 1, block_n, bd | bdv]; rows and columns outside the
-    tensor load as zeros), or (k, v) unchanged when a layout does not allow TMA (:func:`_tma_ok`)."""
-    if not (_tma_ok(k) and _tma_ok(v)):
-        return k, v
+def _descriptors(ts: tuple[torch.Tensor, ...], rows: int, cols: tuple[int, ...]) -> tuple[Any, ...]:
+    """TMA descriptors of the [B, H, L, D] tensors ``ts`` with boxes [1, 1, rows, cols[i]] (rows and columns
+    outside a tensor load as zeros), or ``ts`` unchanged when one layout does not allow TMA (:func:`_tma_ok`)."""
+    if not all(_tma_ok(t) for t in ts):
+        return ts
     from triton.tools.tensor_descriptor import TensorDescriptor
 
-    return (TensorDescriptor(k, list(k.shape), list(k.stride()), [1, 1, block_n, bd]),
-            TensorDescriptor(v, list(v.shape), list(v.stride()), [1, 1, block_n, bdv]))
+    return tuple(TensorDescriptor(t, list(t.shape), list(t.stride()), [1, 1, rows, c])
+                 for t, c in zip(ts, cols, strict=True))
 
 
 def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
@@ -577,14 +602,23 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
     dq = torch.empty_like(q, memory_format=torch.contiguous_format)
     dk = torch.empty_like(k, memory_format=torch.contiguous_format)
     dv = torch.empty_like(v, memory_format=torch.contiguous_format)
-    cfg = g.config("bwd", q.dtype)
+    cfg = dict(g.config("bwd", q.dtype))
     common = (g.scale * _LOG2E, g.scale, g.window, g.sinks)
+    qq, kk, vv, dd = q, k, v, do
+    if cfg.pop("TMA", 0):  # Q/dO tiles of BLOCK_M rows, K/V tiles of BLOCK_N rows (dQ's own q, dO: pointers)
+        qd = _descriptors((q, do), cfg["BLOCK_M"], (g.bd, g.bdv))
+        kv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))
+        if qd[0] is not q and kv[0] is not k:
+            qq, dd = qd
+            kk, vv = kv
+    tma = qq is not q
     launch(_attn_bwd_dkdv, (triton.cdiv(g.S, cfg["BLOCK_N"]), g.B * g.HKV),
-           q, k, v, do, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
-           *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg)
+           qq, kk, vv, dd, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg,
+           TMA=tma)
     launch(_attn_bwd_dq, (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H),
-           q, k, v, do, lse2, delta, dq, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
-           *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg)
+           q, kk, vv, do, lse2, delta, dq, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg, TMA=tma)
     return dq, dk, dv
 
 

@@ -1,6 +1,6 @@
-"""Our Triton kernels in the report and the catalogue: ``triton_flash`` and ``triton_flash[tma]`` (its forward with
-K/V loaded through TMA descriptors; op ``softmax_attention``) and ``triton_rope[...]`` (op ``rope``, one entry per
-layout plus partial rotary).
+"""Our Triton kernels in the report and the catalogue: ``triton_flash`` and ``triton_flash[tma]`` (the same
+kernels with their looped tiles loaded through TMA descriptors; op ``softmax_attention``) and
+``triton_rope[...]`` (op ``rope``, one entry per layout plus partial rotary).
 
 Registered only when Triton is importable (it is an optional dependency).  Without CUDA the kernels run
 in Triton's CPU interpreter (selected by :mod:`veriformer.fast._triton_env`), slowly but with the GPU's
@@ -26,8 +26,8 @@ if HAVE_TRITON:
     from .fast.triton_rope import rope as _rope
 
     def _attention_tma(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs: Any) -> Any:
-        """:func:`veriformer.fast.attention` with the forward's K/V streamed through TMA descriptors."""
-        with _config_override(fwd={"TMA": 1}):
+        """:func:`veriformer.fast.attention` with its looped tiles streamed through TMA descriptors."""
+        with _config_override(fwd={"TMA": 1}, bwd={"TMA": 1}):
             return _attention(q, k, v, **kwargs)
 
     register_implementation(Implementation(
@@ -37,9 +37,10 @@ if HAVE_TRITON:
              "sinks, in-kernel GQA, masked head-dim padding for any D <= 256); CPU interpreter without CUDA"))
     register_implementation(Implementation(
         name="triton_flash[tma]", op="softmax_attention", fn=_attention_tma,
-        features=frozenset({"causal", "gqa", "window", "sinks"}),
-        note="the same forward with K/V loaded through Hopper TMA descriptors (config_override TMA=1; pointer "
-             "loads where the layout does not allow TMA); not the default until timed on a GPU"))
+        features=frozenset({"causal", "gqa", "window", "sinks"}), grad=True,
+        note="the same kernels with the looped tiles (K/V forward and dQ, Q/dO in dK/dV) loaded through Hopper "
+             "TMA descriptors (config_override TMA=1; pointer loads where a layout does not allow TMA); not the "
+             "default until timed on a GPU"))
     for _layout, _rd in (("half", None), ("interleaved", None), ("half", 32)):
         _label = _layout if _rd is None else f"{_layout}, rotary_dim={_rd}"
         register_implementation(Implementation(
