@@ -151,10 +151,14 @@ def rows_for(family: str) -> list[dict[str, Any]]:
         seen.setdefault((ln.kernel.fn.__name__, repr(sorted((k, repr(v)) for k, v in ln.kwargs.items()))), ln)
     rows = []
     for (name, _), ln in seen.items():
-        u = resource_usage(compile_launch(ln))
         config, flags = _constexprs(ln)
-        rows.append({"family": family, "kernel": name, "config": config, "flags": flags, **u,
-                     "smem_kib": u["shared"] / 1024, "blocks": _resident_blocks(u),
+        row: dict[str, Any] = {"family": family, "kernel": name, "config": config, "flags": flags}
+        try:
+            u = resource_usage(compile_launch(ln))
+        except Exception as e:  # a compiler failure is a finding: keep it in the table
+            rows.append({**row, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"})
+            continue
+        rows.append({**row, **u, "smem_kib": u["shared"] / 1024, "blocks": _resident_blocks(u),
                      "copies": "TMA" if u["tma"] else ("cp.async" if u["cp_async"] else "-")})
     return rows
 
@@ -162,7 +166,8 @@ def rows_for(family: str) -> list[dict[str, Any]]:
 COLUMNS = [("family", "family", "s"), ("kernel", "kernel", "s"), ("config", "tiles, warps (w), stages (s)", "s"),
            ("flags", "flags", "s"),
            ("registers", "regs", "d"), ("spill", "spill B", "d"), ("smem_kib", "smem KiB", ".1f"),
-           ("threads", "threads", "d"), ("blocks", "blocks/SM", "d"), ("mma", "mma", "s"), ("copies", "copies", "s")]
+           ("threads", "threads", "d"), ("blocks", "blocks/SM", "d"), ("mma", "mma", "s"), ("copies", "copies", "s"),
+           ("error", "compile error", "s")]
 
 
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:

@@ -394,22 +394,25 @@ if HAVE_TRITON:
         offs_n = start_n + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
-        if TMA:
-            kt = tl.trans(_desc_load(K, kv_b, kv_h, start_n, BLOCK_N, BLOCK_D, EMULATE))
-            vt = tl.trans(_desc_load(V, kv_b, kv_h, start_n, BLOCK_N, BLOCK_DV, EMULATE))
+        if TMA:  # row-major K/V tiles [BLOCK_N, D] from the descriptors; products with their transposes
+            k = _desc_load(K, kv_b, kv_h, start_n, BLOCK_N, BLOCK_D, EMULATE)
+            v = _desc_load(V, kv_b, kv_h, start_n, BLOCK_N, BLOCK_DV, EMULATE)
+            s = tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * qk_scale
+            dp = tl.dot(do, tl.trans(v), input_precision=DOT_PREC)
         else:
             kt = _load(K + offs_d[:, None] * skd + offs_n[None, :] * skn,
                        (offs_d[:, None] < D) & (offs_n[None, :] < S), EMULATE)
             vt = _load(V + offs_dv[:, None] * svd + offs_n[None, :] * svn,
                        (offs_dv[:, None] < DV) & (offs_n[None, :] < S), EMULATE)
-        s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
+            s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
+            dp = tl.dot(do, vt, input_precision=DOT_PREC)
+            k = tl.trans(kt)
         if MASK:
             vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
             s = tl.where(vis, s, float("-inf"))
         p = tl.math.exp2(s - lse[:, None])
-        dp = tl.dot(do, vt, input_precision=DOT_PREC)
         ds = p * (dp - delta[:, None])
-        dq += tl.dot(_operand(ds, DTYPE, EMULATE), tl.trans(kt), input_precision=DOT_PREC)
+        dq += tl.dot(_operand(ds, DTYPE, EMULATE), k, input_precision=DOT_PREC)
         return dq
 
     @triton.jit
