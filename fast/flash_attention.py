@@ -579,10 +579,12 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 def _tma_ok(t: torch.Tensor) -> bool:
-    """A Hopper TMA descriptor can address ``t``: unit last stride, 16-byte aligned base and other strides."""
+    """A Hopper TMA descriptor can address ``t``: unit last stride, 16-byte aligned base and other strides, no
+    broadcast (zero-stride) dimension."""
     size = t.element_size()
     return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
-            and all((st * size) % 16 == 0 for st in t.stride()[:-1]))
+            and all((st * size) % 16 == 0 and (st > 0 or n == 1) for st, n in zip(t.stride()[:-1], t.shape[:-1],
+                                                                                   strict=True)))
 
 
 def _descriptors(ts: tuple[torch.Tensor, ...], rows: int, cols: tuple[int, ...]) -> tuple[Any, ...]:
