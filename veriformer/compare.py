@@ -3,11 +3,15 @@
 Figures for an output ``c`` against the gold answer ``g`` (float64):
 
 * ``max_abs``  = max_i |c_i - g_i|
-* ``rel_rms``  = ||c - g||_2 / ||g||_2  (0 when both are 0)
-* ``max_ulp``  = max_i |c_i - g_i| / ulp_dtype(|g_i|): error in units in the last place of the *dtype
-  under test* at each element's own magnitude, over the elements whose gold value is a normal number of
+* ``rel_rms``  = ||c - g||_2 / max(||g||_2, s sqrt(n))  (0 when both are 0)
+* ``max_ulp``  = max_i |c_i - g_i| / ulp_dtype(max(|g_i|, s)): error in units in the last place of the *dtype
+  under test* at each element's own magnitude, over the elements where that magnitude is a normal number of
   that dtype (an exact 0 or a subnormal gold value has a spacing of ~1e-45 in float32, so any rounding there
   would read as 1e38 ulp; those elements are covered by ``max_abs`` and by the verdict's floors)
+* ``s`` is the size of the summands of the output when the op declares a conditioning (``floor_scale`` in
+  :func:`judge_against_baseline`, e.g. max|v| for attention), else 0: an element that is the cancellation of
+  summands of size s is not known better than an ulp of s, so a gradient that cancels to ~1e-30 does not read
+  as 1e30 ulp or a relative RMS of 1e140.
 * ``nonfinite`` = number of elements where c is NaN/inf but g is finite, or where g is +-inf and c is not
   the same infinity.  Judged before any ratio: a single one fails the case.
 
@@ -87,8 +91,9 @@ def _split(c: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, int]:
     return g_fin & np.isfinite(c), bad
 
 
-def measure(candidate: Any, gold: Any, dtype: str = "float64") -> Figures:
-    """Figures of ``candidate`` (any array-like, cast exactly to float64) against float64 ``gold``."""
+def measure(candidate: Any, gold: Any, dtype: str = "float64", scale: float = 0.0) -> Figures:
+    """Figures of ``candidate`` (any array-like, cast exactly to float64) against float64 ``gold``; ``scale`` is
+    the summand size s of the module docstring (0: figures at the gold values' own magnitudes)."""
     c = np.asarray(candidate, dtype=np.float64)
     g = np.asarray(gold, dtype=np.float64)
     if c.shape != g.shape:
@@ -98,11 +103,13 @@ def measure(candidate: Any, gold: Any, dtype: str = "float64") -> Figures:
         err = np.where(ok, np.abs(c - g), 0.0)
     gg = np.where(ok, g, 0.0)
     max_abs = float(err.max()) if err.size else 0.0
-    denom = float(np.sqrt(np.sum(gg * gg)))
+    s = max(float(scale), 0.0) if np.isfinite(scale) else 0.0
+    denom = max(float(np.sqrt(np.sum(gg * gg))), s * float(np.sqrt(g.size)))
     num = float(np.sqrt(np.sum(err * err)))
     rel_rms = num / denom if denom > 0 else (0.0 if num == 0 else float("inf"))
-    normal = np.abs(gg) >= 2.0 ** _format(dtype)[1]
-    max_ulp = float(np.max(err / ulp(gg, dtype), where=normal, initial=0.0)) if err.size else 0.0
+    mag = np.maximum(np.abs(gg), s)
+    normal = mag >= 2.0 ** _format(dtype)[1]
+    max_ulp = float(np.max(err / ulp(mag, dtype), where=normal, initial=0.0)) if err.size else 0.0
     return Figures(max_abs, rel_rms, max_ulp, bad, int(g.size))
 
 
@@ -143,8 +150,9 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
     baseline never loosens the test."""
     c = np.asarray(candidate, dtype=np.float64)
     g = np.asarray(gold, dtype=np.float64)
-    fc = measure(c, g, dtype)
-    fb = measure(baseline, g, dtype)
+    s = floor_scale if condition > 0 else 0.0
+    fc = measure(c, g, dtype, s)
+    fb = measure(baseline, g, dtype, s)
     base_err = fb.max_abs if fb.nonfinite == 0 else 0.0
     ratio = fc.max_abs / base_err if base_err > 0 else (0.0 if fc.max_abs == 0 else float("inf"))
     if fc.nonfinite:
