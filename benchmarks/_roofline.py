@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["LEAD_COLUMNS", "Ceilings", "bench_ms", "fmt_table", "measure_ceilings", "mode_caller", "time_side_by_side"]
+__all__ = ["LEAD_COLUMNS", "Ceilings", "bench_ms", "fmt_table", "main_of", "measure_ceilings", "mode_caller",
+           "time_side_by_side"]
 
 
 def bench_ms(fn: Callable[[], Any], *, device: torch.device | str, warmup: int = 3, rep: int = 10) -> float:
@@ -144,3 +145,11 @@ def time_side_by_side(impls: dict[str, Callable[..., Any]], modes: list[str], *,
             rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ms / ours_ms, "diff": diff,
                          **extra(mode, ms)})
     return rows
+
+
+def main_of(run: Callable[[list[str] | None], Any]) -> Callable[[list[str] | None], int]:
+    """The ``main(argv)`` of a benchmark script whose ``run(argv)`` parses, measures and prints: exit status 0."""
+    def main(argv: list[str] | None = None) -> int:
+        run(argv)
+        return 0
+    return main

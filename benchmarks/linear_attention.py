@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import sdpa_causal
-from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
 
 Fn = Callable[..., torch.Tensor]
 
@@ -165,9 +165,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+main = main_of(run)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import LEAD_COLUMNS, fmt_table, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
 
 QK = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -107,9 +107,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+main = main_of(run)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ os.environ["TRITON_INTERPRET"] = "0"
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import fmt_table
+from _roofline import fmt_table, main_of
 
 from veriformer import fast
 from veriformer.fast._ptx import compile_launch, resource_usage
@@ -187,9 +187,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+main = main_of(run)
 
 
 if __name__ == "__main__":

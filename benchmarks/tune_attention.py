@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import sdpa_causal
-from _roofline import bench_ms, fmt_table, mode_caller
+from _roofline import bench_ms, fmt_table, main_of, mode_caller
 
 from veriformer.fast import flash_attention as fa
 
@@ -142,9 +142,7 @@ def _parse(label: str) -> dict[str, int]:
             "TMA": int(bool(tma))}
 
 
-def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+main = main_of(run)
 
 
 if __name__ == "__main__":

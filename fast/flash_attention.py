@@ -113,6 +113,18 @@ if HAVE_TRITON:
         return x.to(DTYPE)
 
     @device_function
+    def _head_bases(X, Y, b, h, sxb, sxh, syb, syh, TMA: tl.constexpr):
+        """Where head (b, h) of two [B, H, L, D] operands starts: pointers offset by the batch and head strides,
+        or the TMA descriptors unchanged (their loads take (b, h) as coordinates)."""
+        if TMA:
+            xb = X
+            yb = Y
+        else:
+            xb = X + b * sxb + h * sxh
+            yb = Y + b * syb + h * syh
+        return xb, yb
+
+    @device_function
     def _desc_load(desc, b, h, start, ROWS: tl.constexpr, COLS: tl.constexpr, EMULATE: tl.constexpr):
         """Tile [ROWS, COLS] at rows start.. of head (b, h) from a [B, H, L, D] TMA descriptor (zeros outside);
         in the interpreter upcast to float32 at once, like :func:`_load`."""
@@ -227,12 +239,7 @@ if HAVE_TRITON:
         offs_dv = tl.arange(0, BLOCK_DV)
         q = _load(Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd,
                   (offs_m[:, None] < T) & (offs_d[None, :] < D), EMULATE)
-        if TMA:
-            Kb = K
-            Vb = V
-        else:
-            Kb = K + b * skb + hk * skh
-            Vb = V + b * svb + hk * svh
+        Kb, Vb = _head_bases(K, V, b, hk, skb, skh, svb, svh, TMA)
         shift = S - T
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         l_i = tl.zeros([BLOCK_M], tl.float32)
@@ -362,12 +369,7 @@ if HAVE_TRITON:
         for g in range(0, GROUP):
             h = hk * GROUP + g
             bh = b * H + h
-            if TMA:
-                Qb = Q
-                DOb = DO
-            else:
-                Qb = Q + b * sqb + h * sqh
-                DOb = DO + b * sdb + h * sdh
+            Qb, DOb = _head_bases(Q, DO, b, h, sqb, sqh, sdb, sdh, TMA)
             for start_m in range(m_first, full_lo, BLOCK_M):  # causal edge
                 dk, dv = _dkdv_block(k, v, dk, dv, Qb, DOb, b, h, LSE + bh * T, DELTA + bh * T, start_m, offs_n,
                                      shift, T, S, D, DV, sqt, sqd, sdt, sdd, qk_scale, window, sinks, CAUSAL, WINDOW,
@@ -441,12 +443,7 @@ if HAVE_TRITON:
         lse = tl.load(LSE + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
         lse = tl.where(lse == float("-inf"), 0.0, lse)
         delta = tl.load(DELTA + pid_bh.to(tl.int64) * T + offs_m, mask=row_ok, other=0.0)
-        if TMA:
-            Kb = K
-            Vb = V
-        else:
-            Kb = K + b * skb + hk * skh
-            Vb = V + b * svb + hk * svh
+        Kb, Vb = _head_bases(K, V, b, hk, skb, skh, svb, svh, TMA)
         shift = S - T
         dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
         n_sink_blocks, band_start, full_lo, full_hi, hi = _key_range(start_m, T, S, window, sinks, BLOCK_M, BLOCK_N,
