@@ -28,8 +28,16 @@ def sdpa_causal(backend_name: str | None) -> Attn:
     return run
 
 
-def triton_flash_causal() -> Attn:
-    """``veriformer.fast.attention(q, k, v, causal=True)`` (imported on first use: Triton is optional)."""
-    from veriformer.fast.flash_attention import attention
+def triton_flash_causal(tma: bool = False) -> Attn:
+    """``veriformer.fast.attention(q, k, v, causal=True)`` (imported on first use: Triton is optional); ``tma``:
+    forward and backward with the TMA loads of ``config_override(fwd={"TMA": 1}, bwd={"TMA": 1})``."""
+    from veriformer.fast.flash_attention import attention, config_override
 
-    return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
+    if not tma:
+        return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with config_override(fwd={"TMA": 1}, bwd={"TMA": 1}):
+            return attention(q, k, v, causal=True)  # type: ignore[return-value]
+
+    return run

@@ -1,8 +1,9 @@
 """Benchmark: our Triton flash attention against torch SDPA backends and FlexAttention.
 
 ``python benchmarks/attention.py`` (GPU) prints, for B=4, H=16, D=128, causal, T = S in 1K, 4K, 8K, 16K,
-forward and forward+backward: milliseconds, ``ours/peer`` (our time over the row's time; < 1 means we
-are faster), TFLOP/s and the fraction of the bf16 matmul rate measured in the same process.
+forward and forward+backward: milliseconds, "speedup of ours" (the row's time over our default kernel's; > 1
+means ours is faster), TFLOP/s and the fraction of the bf16 matmul rate measured in the same process.  Our kernel
+runs twice: with its default pointer loads and with the TMA loads (``config_override(..., TMA=1)``).
 ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math) so tests can call it.
 
 FLOP count (FlashAttention convention): forward ``4 B H T S D`` times the visible fraction (about 1/2
@@ -71,7 +72,8 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                                            "EFFICIENT_ATTENTION", "flex"]
     ceil = measure_ceilings(device, smoke=args.smoke)
     print(ceil)
-    impls: dict[str, Attn] = {"triton_flash (ours)": triton_flash_causal()}
+    impls: dict[str, Attn] = {"triton_flash (ours)": triton_flash_causal(),
+                              "triton_flash tma (ours)": triton_flash_causal(tma=True)}
     for p in peers:
         try:
             impls[f"sdpa:{p}" if p != "flex" else "flex_attention"] = _flex() if p == "flex" else sdpa_causal(p)

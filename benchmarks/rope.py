@@ -2,9 +2,9 @@
 its ``torch.compile`` version.
 
 ``python benchmarks/rope.py`` (GPU) prints, for q and k of shape [B=4, H=16, T, D=128] at T = 1K, 4K, 8K,
-16K, layout "half", forward (rotate q and k) and forward+backward: milliseconds, ``ours/peer`` (< 1: we
-are faster), effective GB/s (bytes of q and k read and written once: the minimum traffic) and the
-fraction of the copy bandwidth measured in the same process.  ``--smoke`` runs a tiny CPU shape
+16K, layout "half", forward (rotate q and k) and forward+backward: milliseconds, "speedup of ours" (the row's
+time over ours; > 1: we are faster), effective GB/s (bytes of q and k read and written once: the minimum
+traffic) and the fraction of the copy bandwidth measured in the same process.  ``--smoke`` runs a tiny CPU shape
 (Triton interpreter) so tests can call it.
 """
 
