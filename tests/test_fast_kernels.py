@@ -374,13 +374,19 @@ def test_recorded_launches_need_compiled_mode() -> None:
 # ------------------------------------------------------------------------------------------------- GPU
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("tma", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_attention_gpu_size_against_sdpa(dtype: torch.dtype) -> None:
-    """B=2, H=8, T=S=1024, D=128 causal on CUDA: output and gradients against SDPA in float32."""
+def test_attention_gpu_size_against_sdpa(dtype: torch.dtype, tma: bool) -> None:
+    """B=2, H=8, T=S=1024, D=128 causal on CUDA: output and gradients against SDPA in float32, with the default
+    pointer loads and with the TMA loads (config_override TMA=1)."""
+    from veriformer.fast.flash_attention import config_override
+
     q, k, v = (torch.randn(2, 8, 1024, 128, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
     do = torch.randn(2, 8, 1024, 128, device="cuda", dtype=dtype)
-    o = attention(q, k, v, causal=True)
-    grads = torch.autograd.grad(o, (q, k, v), do)
+    cfg = {"TMA": int(tma)}
+    with config_override(fwd=cfg, bwd=cfg):
+        o = attention(q, k, v, causal=True)
+        grads = torch.autograd.grad(o, (q, k, v), do)
     q32, k32, v32 = (t.detach().float().requires_grad_(True) for t in (q, k, v))
     o32 = torch.nn.functional.scaled_dot_product_attention(q32, k32, v32, is_causal=True)
     g32 = torch.autograd.grad(o32, (q32, k32, v32), do.float())
