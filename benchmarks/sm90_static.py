@@ -6,7 +6,9 @@ a benchmark shape inside :func:`veriformer.fast._triton_env.recorded_launches`, 
 (GPU tile sizes, ``EMULATE=False``) and records every launch instead of running it.  Each distinct launch is
 compiled for sm_90 with the specialisation Triton's JIT gives those arguments
 (:func:`veriformer.fast._ptx.compile_launch`), and ``cuobjdump -res-usage`` (shipped with Triton) reads the
-cubin.  Columns: registers per thread, spilled bytes per thread (local memory), shared memory per block, threads
+cubin (and ``ptxas -v`` the PTX, for the spill stores).  Columns: registers per thread, register spill stores and
+the stack frame in bytes per thread (the stack also holds local scratch: libdevice's sin/cos keep 32 bytes for
+their range reduction), shared memory per block, threads
 per block, resident blocks per SM from the H100 limits (65536 registers in 256-register units per warp,
 228 KiB shared memory of which 1 KiB is reserved per block, 2048 threads, 32 blocks), and the PTX instruction
 families (wgmma / mma.sync tensor-core products, cp.async / TMA bulk copies: a tiled loop whose loads are neither
@@ -165,7 +167,8 @@ def rows_for(family: str) -> list[dict[str, Any]]:
 
 COLUMNS = [("family", "family", "s"), ("kernel", "kernel", "s"), ("config", "tiles, warps (w), stages (s)", "s"),
            ("flags", "flags", "s"),
-           ("registers", "regs", "d"), ("spill", "spill B", "d"), ("smem_kib", "smem KiB", ".1f"),
+           ("registers", "regs", "d"), ("spill", "spill B", "d"), ("stack", "stack B", "d"),
+           ("smem_kib", "smem KiB", ".1f"),
            ("threads", "threads", "d"), ("blocks", "blocks/SM", "d"), ("mma", "mma", "s"), ("copies", "copies", "s"),
            ("error", "compile error", "s")]
 

@@ -10,9 +10,9 @@ dots, no TF32 in float32 products, no ``cos.approx``, round-to-nearest bf16 stor
 ``compile_launch(launch)`` compiles one launch recorded by :func:`._triton_env.recorded_launches` with the
 specialisation Triton's JIT would give those very arguments (Triton's own ``native_specialize_impl``: integers
 equal to 1 become constants, integers and pointers divisible by 16 get ``tt.divisibility``), and
-``resource_usage(compiled)`` reads what the binary needs per block (registers, spilled bytes, shared memory)
-with the ``cuobjdump`` that ships with Triton, plus which instructions the PTX uses (wgmma / mma.sync,
-cp.async, TMA bulk copies).
+``resource_usage(compiled)`` reads what the binary needs per block (registers, stack, shared memory) with the
+``cuobjdump`` that ships with Triton, the spill stores from Triton's own ``ptxas -v`` log, and which
+instructions the PTX uses (wgmma / mma.sync, cp.async, TMA bulk copies).
 
 Source: Triton's ``triton.compile(ASTSource(...), target=GPUTarget("cuda", 90, 32))`` ahead-of-time path.
 """
@@ -67,7 +67,6 @@ def compile_launch(launch: Any, *, arch: int = 90) -> Any:
     """Compile a recorded :class:`._triton_env.Launch` for ``sm_<arch>`` as Triton's JIT would for its arguments
     (see the module docstring); returns Triton's ``CompiledKernel`` (``.asm["ptx"]``, ``.asm["cubin"]``,
     ``.metadata.shared``)."""
-    import triton
     from triton._C.libtriton import native_specialize_impl
     from triton.backends.compiler import BaseBackend, GPUTarget
     from triton.compiler import ASTSource
@@ -93,14 +92,37 @@ def compile_launch(launch: Any, *, arch: int = 90) -> Any:
         elif spec:
             attrs[(i,)] = BaseBackend.parse_attr(spec)
     src = ASTSource(fn=kernel, signature=sig, constexprs=cst, attrs=attrs)
-    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+    return _compile_with_ptxas_log(src, GPUTarget("cuda", arch, 32), options)
+
+
+def _compile_with_ptxas_log(src: Any, target: Any, options: dict[str, Any]) -> Any:
+    """``triton.compile`` bypassing Triton's cache, with the log of Triton's own ``ptxas -v`` run (its exact binary
+    and flags) kept as ``compiled.ptxas_log``."""
+    import contextlib
+    import io
+
+    import triton
+    from triton import knobs
+
+    buf = io.StringIO()
+    saved = knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile
+    knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile = True, True
+    try:
+        with contextlib.redirect_stdout(buf):
+            compiled = triton.compile(src, target=target, options=options)
+    finally:
+        knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile = saved
+    compiled.ptxas_log = buf.getvalue()
+    return compiled
 
 
 def resource_usage(compiled: Any) -> dict[str, Any]:
-    """Per-block needs of a compiled kernel: ``registers`` (per thread), ``spill`` (local-memory bytes per thread:
-    register spills), ``stack``, ``shared`` (bytes: Triton's dynamic shared memory plus the static part),
-    ``threads``, and the PTX instruction families used: ``mma`` ("wgmma", "mma.sync" or "none"), ``cp_async``,
-    ``tma`` (bulk tensor copies).  Registers and spills come from ``cuobjdump -res-usage`` of the cubin."""
+    """Per-block needs of a kernel compiled by :func:`compile_launch`: ``registers`` (per thread); ``spill``
+    (bytes per thread of register spill stores, from the log of Triton's own ``ptxas -v`` run; -1 when no log was
+    kept); ``stack`` (the stack frame, bytes per thread: spills plus local scratch such as libdevice's
+    trigonometric range reduction); ``shared`` (bytes: Triton's dynamic shared memory plus the static part);
+    ``threads``; and the PTX instruction families used: ``mma`` ("wgmma", "mma.sync" or "none"), ``cp_async``,
+    ``tma`` (bulk tensor copies).  Registers, stack and shared memory come from ``cuobjdump -res-usage``."""
     import triton
 
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
@@ -110,10 +132,11 @@ def resource_usage(compiled: Any) -> dict[str, Any]:
             f.write(compiled.asm["cubin"])
         text = subprocess.run([tool, "-res-usage", path], capture_output=True, text=True, check=True).stdout
     fields = dict(re.findall(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", text))
+    spill = re.search(r"(\d+) bytes spill stores", getattr(compiled, "ptxas_log", ""))
     ptx = compiled.asm["ptx"]
     mma = "wgmma" if "wgmma" in ptx else ("mma.sync" if "mma.sync" in ptx else "none")
-    return {"registers": int(fields.get("REG", 0)), "spill": int(fields.get("LOCAL", 0)),
-            "stack": int(fields.get("STACK", 0)),
+    return {"registers": int(fields.get("REG", 0)), "spill": int(spill.group(1)) if spill else -1,
+            "stack": int(fields.get("STACK", 0)) + int(fields.get("LOCAL", 0)),
             "shared": int(compiled.metadata.shared) + int(fields.get("SHARED", 0)),
             "threads": 32 * int(compiled.metadata.num_warps), "mma": mma,
             "cp_async": "cp.async" in ptx.replace("cp.async.bulk", ""), "tma": "cp.async.bulk.tensor" in ptx}

@@ -207,8 +207,10 @@ class _S4DKernel(torch.autograd.Function):
         tiles, block_l, block_n = _config(L, N2)
         nchunk = triton.cdiv(L, tiles * block_l)
         part = torch.empty((4, H, nchunk, N2), dtype=torch.float32, device=gK.device)
+        # 8 warps: at the default 4, ptxas (sm_90) spills ~120 B per thread at 255 registers; at 8 it needs 89 and
+        # none, with the same two blocks per SM (reports/sm90-static/resources.md)
         launch(_s4d_bwd, (nchunk, H), gK, rate, turns, part, L, N2, nchunk, *gK.stride(),
-               TILES=tiles, BLOCK_L=block_l, BLOCK_N=block_n, EMULATE=interpreting())
+               TILES=tiles, BLOCK_L=block_l, BLOCK_N=block_n, EMULATE=interpreting(), num_warps=8)
         p = part.to(torch.float64).sum(dim=2)
         S = torch.complex(p[0], p[1])
         Sd = torch.complex(p[2], p[3])

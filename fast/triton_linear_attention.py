@@ -395,7 +395,7 @@ class _Geometry:
         # GPU: dq/dk split over K blocks of <= 64 (8 warps) and dv in its own kernel: the kernel with dv fused
         # into its V loop needs 255 registers and spills (ptxas, sm_90, chunk 64, compiled without the JIT's
         # launch specialisation: 1.3 KB per thread at K = 128, 1.8 KB at K = 64 with 4 warps).  The split
-        # kernels, compiled as the JIT specialises them, use <= 150 registers and do not spill
+        # kernels, compiled as the JIT specialises them, use <= 150 registers and do not spill (Triton's ptxas log)
         # (reports/sm90-static/resources.md).  The interpreter
         # fuses them when the whole K fits one block (one launch fewer); both paths are tested there
         # (``head_blocks`` forces the split).

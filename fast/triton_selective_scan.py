@@ -460,6 +460,9 @@ class _Geometry:
         self.chunk = chunk or min(64, _pow2(self.L))
         self.n_chunks = triton.cdiv(self.L, self.chunk)
         self.num_warps = 4 if self.bd * self.bn >= 512 else (2 if self.bd * self.bn >= 128 else 1)
+        # the backward holds about twice the live tiles: twice the warps keeps it out of spills (sm_90, ptxas:
+        # d_state 16 at 2 warps spilled 320 B per thread, at 4 warps none; reports/sm90-static/resources.md)
+        self.num_warps_bwd = min(8, 2 * self.num_warps)  # (ignored by the interpreter)
 
     def bc_args(self, t: torch.Tensor, name: str) -> tuple[int, tuple[int, int, int, int]]:
         """(channels per group, strides (batch or d, group, n, L)) of B or C as the kernels address them."""
@@ -537,7 +540,8 @@ def _backward(gout: torch.Tensor, glast: torch.Tensor | None, u: torch.Tensor, d
     gl_strides = (glast.stride(0), glast.stride(1), glast.stride(2)) if glast is not None else (0, 0, 0)
     launch(_scan_bwd, (g.n_blocks,), *ptrs, gout, glast if glast is not None else gout, hck, scratch, ws,
            du, ddelta, dz, da_p, parts["B"], parts["C"], dd_p, dbias_p, *strides, *_s3(gout), *gl_strides,
-           g.d, g.n, g.L, g.rows, cpg_b, cpg_c, g.n_chunks, HAS_GLAST=glast is not None, **g.flags())
+           g.d, g.n, g.L, g.rows, cpg_b, cpg_c, g.n_chunks, HAS_GLAST=glast is not None,
+           **{**g.flags(), "num_warps": g.num_warps_bwd})
     grads_bc = []
     for name, t in (("B", B), ("C", C)):
         kind, groups, cpg = g.kinds[name]
