@@ -7,7 +7,8 @@
 #   bash benchmarks/gpu_session.sh report     # veriformer report --device cuda  -> $OUT/h100/*
 #   bash benchmarks/gpu_session.sh bench attention rope linear_attention   # -> $OUT/benchmarks.txt
 #   bash benchmarks/gpu_session.sh bench vq_attention selective_scan ssm   # (two calls: each script <= 180 s)
-#   bash benchmarks/gpu_session.sh tune       # flash-attention launch-config sweep -> $OUT/tune_attention.txt
+#   bash benchmarks/gpu_session.sh tune fwd          # flash-attention launch-config sweeps (one call each,
+#   bash benchmarks/gpu_session.sh tune dkdv dq      #  about 5 min) -> $OUT/tune_attention.txt
 #
 # Commit $OUT's report under reports/h100/ and the benchmark table under reports/h100/benchmarks.md with the
 # device name and the date (nvidia-smi's first line is printed into each file).
@@ -28,6 +29,8 @@ case "$1" in
         echo "== benchmarks/$b.py"; timeout 180 python3 "benchmarks/$b.py" 2>&1 | tail -80 || echo "($b: exit $?)"
       done; } | tee "$OUT/benchmarks.txt" ;;
   tune)
-    { stamp; timeout 540 python3 benchmarks/tune_attention.py 2>&1 | tail -150; } | tee "$OUT/tune_attention.txt" ;;
+    shift
+    { stamp; timeout 540 python3 benchmarks/tune_attention.py --kernels ${@:-fwd dkdv dq} 2>&1 | tail -200; } \
+      | tee "$OUT/tune_attention.txt" ;;
   *) echo "usage: $0 tests|report|bench|tune" >&2; exit 2 ;;
 esac

@@ -483,7 +483,8 @@ def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
 
 
 def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
-    """(BLOCK_M, BLOCK_N) for the dK/dV and dQ kernels (one config for both)."""
+    """Block sizes and launch options of the dK/dV kernel, and by default of the dQ kernel (:func:`_dq_config`):
+    first guesses; Triton's Hopper tutorial uses 32 x 128 tiles for dK/dV and 128 x 32 for dQ."""
     if interpreting():
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
     if bd > 128 or dtype == torch.float32:
@@ -491,22 +492,32 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2, "TMA": 0}
 
 
+def _dq_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
+    """Block sizes and launch options of the dQ kernel: the dK/dV kernel's until a GPU sweep says otherwise."""
+    return _bwd_config(T, S, bd, dtype)
+
+
+_CONFIGS = {"fwd": _fwd_config, "bwd": _bwd_config, "dq": _dq_config}
 _CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA")
 _OVERRIDE: dict[str, dict[str, int]] = {}
 
 
 @contextmanager
-def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, int] | None = None) -> Iterator[None]:
+def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, int] | None = None,
+                    dq: Mapping[str, int] | None = None) -> Iterator[None]:
     """Replace the launch configuration of the kernels for calls of :func:`attention` made inside the block
-    (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV and dQ
-    kernels, each any subset of ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``
+    (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV kernel and
+    (unless ``dq`` is given) the dQ kernel, ``dq`` for the dQ kernel; each any subset of ``BLOCK_M``, ``BLOCK_N``
+    (powers of two >= 16), ``num_warps``, ``num_stages``
     and ``TMA`` (0/1: stream the looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV
     kernel -- through Hopper TMA descriptors instead of pointer loads, when every layout allows it: unit last
     stride, 16-byte aligned base and strides; else the pointer path).
     For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
     func = "config_override"
     new: dict[str, dict[str, int]] = {}
-    for kind, cfg in (("fwd", fwd), ("bwd", bwd)):
+    if bwd is not None and dq is None:
+        dq = bwd
+    for kind, cfg in (("fwd", fwd), ("bwd", bwd), ("dq", dq)):
         if cfg is None:
             continue
         for key, val in cfg.items():
@@ -549,7 +560,7 @@ class _Geometry:
         self.dot_prec = "ieee" if (q.dtype == torch.float32 or self.emulate) else "tf32"
 
     def config(self, kind: str, dtype: torch.dtype) -> dict[str, int]:
-        cfg = (_fwd_config if kind == "fwd" else _bwd_config)(self.T, self.S, max(self.bd, self.bdv), dtype)
+        cfg = _CONFIGS[kind](self.T, self.S, max(self.bd, self.bdv), dtype)
         cfg = {**cfg, **self.override.get(kind, {})}
         if self.blocks is not None:
             cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
@@ -604,23 +615,25 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
     dq = torch.empty_like(q, memory_format=torch.contiguous_format)
     dk = torch.empty_like(k, memory_format=torch.contiguous_format)
     dv = torch.empty_like(v, memory_format=torch.contiguous_format)
-    cfg = dict(g.config("bwd", q.dtype))
     common = (g.scale * _LOG2E, g.scale, g.window, g.sinks)
-    qq, kk, vv, dd = q, k, v, do
-    if cfg.pop("TMA", 0):  # Q/dO tiles of BLOCK_M rows, K/V tiles of BLOCK_N rows (dQ's own q, dO: pointers)
+    cfg = dict(g.config("bwd", q.dtype))
+    ins: tuple[Any, ...] = (q, k, v, do)
+    if cfg.pop("TMA", 0):  # Q/dO tiles of BLOCK_M rows, K/V tiles of BLOCK_N rows
         qd = _descriptors((q, do), cfg["BLOCK_M"], (g.bd, g.bdv))
         kv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))
         if qd[0] is not q and kv[0] is not k:
-            qq, dd = qd
-            kk, vv = kv
-    tma = qq is not q
+            ins = (qd[0], kv[0], kv[1], qd[1])
     launch(_attn_bwd_dkdv, (triton.cdiv(g.S, cfg["BLOCK_N"]), g.B * g.HKV),
-           qq, kk, vv, dd, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *ins, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
            *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg,
-           TMA=tma)
+           TMA=ins[0] is not q)
+    cfg = dict(g.config("dq", q.dtype))
+    kv = (k, v)
+    if cfg.pop("TMA", 0):  # K/V tiles of BLOCK_N rows (its own q and dO tiles: pointer loads)
+        kv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))
     launch(_attn_bwd_dq, (triton.cdiv(g.T, cfg["BLOCK_M"]), g.B * g.H),
-           q, kk, vv, do, lse2, delta, dq, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
-           *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg, TMA=tma)
+           q, *kv, do, lse2, delta, dq, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+           *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg, TMA=kv[0] is not k)
     return dq, dk, dv
 
 

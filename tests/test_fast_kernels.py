@@ -309,13 +309,14 @@ def test_benchmark_smoke(name: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_tuning_sweep_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    """benchmarks/tune_attention.py: every configuration of the smoke sweep runs through config_override, the
-    default is marked, and the outputs agree with the default configuration's to bf16 rounding."""
+    """benchmarks/tune_attention.py: every configuration of the smoke sweeps (forward, dK/dV, dQ) runs through
+    config_override, each default is marked, and the outputs agree with the default configuration's to bf16
+    rounding."""
     rows = load_benchmark("tune_attention").run(["--smoke"])
     assert "speedup vs default" in capsys.readouterr().out
     timed = [r for r in rows if "diff" in r]
-    assert len(timed) == 6 and all(r["diff"] < 2e-2 and math.isfinite(r["ms"]) for r in timed)
-    assert sum(r.get("default") == "*" for r in rows) == 2
+    assert len(timed) == 8 and all(r["diff"] < 2e-2 and math.isfinite(r["ms"]) for r in timed)
+    assert sorted(r["kernel"] for r in rows if r.get("default") == "*") == ["dkdv", "dq", "fwd"]
 
 
 def test_config_override_applies_and_validates() -> None:
@@ -325,6 +326,14 @@ def test_config_override_applies_and_validates() -> None:
     with config_override(fwd={"BLOCK_M": 16, "BLOCK_N": 32}, bwd={"BLOCK_M": 32}):
         o = attention(q, k, v, causal=True)
     np.testing.assert_allclose(o.detach().numpy(), attention(q, k, v, causal=True).detach().numpy(), atol=1e-6)
+    do = torch.randn_like(q)
+    ref_grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
+    with config_override(bwd={"BLOCK_M": 16, "BLOCK_N": 32}, dq={"BLOCK_M": 32, "BLOCK_N": 16}):
+        grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
+    for a, b in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    with pytest.raises(InputError, match="'dq'"), config_override(dq={"TMA": 2}):
+        pass
     with pytest.raises(InputError, match="'fwd'"), config_override(fwd={"BLOCK_M": 24}):
         pass
     with pytest.raises(InputError, match="'bwd'"), config_override(bwd={"block_m": 32}):
