@@ -1,7 +1,8 @@
 """Flash attention in Triton: forward and backward, causal (end-aligned), sliding window, attention sinks,
 GQA/MQA, any T and S, head dims 1..256, float16/bfloat16/float32 with float32 accumulation.
 
-Public: :func:`attention` (op ``softmax_attention`` convention).  Layout q [B, H, T, D], k [B, Hkv, S, D],
+Public: :func:`attention` (op ``softmax_attention`` convention) and :func:`config_override` (launch
+configurations, for tuning).  Layout q [B, H, T, D], k [B, Hkv, S, D],
 v [B, Hkv, S, Dv] -> o [B, H, T, Dv] (and the log-sum-exp [B, H, T] with ``return_lse=True``).
 
 Semantics (same as :mod:`veriformer.reference.attention`): query i sits at key position ``p = i + S - T``;
@@ -24,6 +25,12 @@ Design (Dao 2023, FlashAttention-2):
   can see the key block: no atomics, GQA reduced in registers) and one for dQ (one program per query
   block, the forward's key range); both skip the mask arithmetic on fully visible tiles, like the
   forward.  P is recomputed as ``exp2(s - lse)``; ``dS = P (dP - delta)``.
+* loads: by default pointer tiles (masked loads, ``cp.async``-pipelined on Hopper).  With
+  :func:`config_override` ``TMA=1`` the looped tiles (K, V of the forward and dQ kernels; Q, dO of the dK/dV
+  kernel) come through Hopper TMA descriptors over the [B, H, L, D] tensors (out-of-range rows and padded
+  columns arrive as zeros; layouts TMA cannot address fall back to pointers).  Same arithmetic; off by default
+  until timed on a GPU (``benchmarks/tune_attention.py``).  The launch configurations of the forward, dK/dV and
+  dQ kernels (tiles, warps, stages) are first guesses that :func:`config_override` replaces for sweeps.
 * float32 inputs use IEEE float32 dot products (``input_precision="ieee"``, never TF32).
 * head dims are padded to the next power of two >= 16 *inside* the kernel by masked loads (the padding
   adds exact zeros to q.k and is never stored), so every D, Dv in 1..256 runs the same kernel (64 and 128
