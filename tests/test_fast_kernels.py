@@ -319,17 +319,32 @@ def test_tuning_sweep_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted(r["kernel"] for r in rows if r.get("default") == "*") == ["dkdv", "dq", "fwd"]
 
 
-def test_config_override_applies_and_validates() -> None:
-    q, k, v = (torch.randn(1, 1, 40, 16, dtype=torch.float32, requires_grad=True) for _ in range(3))
+def test_config_override_applies_and_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overridden tiles reach each kernel's launch (recorded by wrapping ``launch``), the results stay those
+    of the default tiles, and bad keys or values name the argument."""
+    from veriformer.fast import flash_attention as fa
     from veriformer.fast.flash_attention import config_override
 
+    seen: list[tuple[str, int, int]] = []
+
+    def recording(kernel: Any, grid: Any, *args: Any, **kwargs: Any) -> None:
+        if "BLOCK_N" in kwargs:
+            seen.append((kernel.fn.__name__, kwargs["BLOCK_M"], kwargs["BLOCK_N"]))
+        real_launch(kernel, grid, *args, **kwargs)
+
+    real_launch = fa.launch
+    monkeypatch.setattr(fa, "launch", recording)
+    q, k, v = (torch.randn(1, 1, 40, 16, dtype=torch.float32, requires_grad=True) for _ in range(3))
     with config_override(fwd={"BLOCK_M": 16, "BLOCK_N": 32}, bwd={"BLOCK_M": 32}):
         o = attention(q, k, v, causal=True)
+    assert seen == [("_attn_fwd", 16, 32)]
     np.testing.assert_allclose(o.detach().numpy(), attention(q, k, v, causal=True).detach().numpy(), atol=1e-6)
     do = torch.randn_like(q)
     ref_grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
+    seen.clear()
     with config_override(bwd={"BLOCK_M": 16, "BLOCK_N": 32}, dq={"BLOCK_M": 32, "BLOCK_N": 16}):
         grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
+    assert seen[1:] == [("_attn_bwd_dkdv", 16, 32), ("_attn_bwd_dq", 32, 16)], seen
     for a, b in zip(grads, ref_grads, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
     with pytest.raises(InputError, match="'dq'"), config_override(dq={"TMA": 2}):
