@@ -106,7 +106,7 @@ def test_law_cases_outside_the_domain_are_discarded_with_assume() -> None:
 
 def test_figures_at_the_summand_scale_for_cancelling_outputs() -> None:
     """With the op's summand size s, an element that cancels to ~0 is measured in ulps of s and the relative RMS
-    against s sqrt(n): a gradient of 1e-30 off by one float32 rounding of summands of size 1 reads ~1 ulp, not
+    against u ||s||: a gradient of 1e-30 off by one float32 rounding of summands of size 1 reads ~1 ulp, not
     1e30; without s the figures stay at the gold values' own magnitudes."""
     g = np.array([1e-30, 1.0])
     c = g + np.array([2.0**-24, 2.0**-23])
@@ -114,4 +114,5 @@ def test_figures_at_the_summand_scale_for_cancelling_outputs() -> None:
     assert plain.max_ulp > 1e20 and scaled.max_ulp == pytest.approx(1.0)
     assert scaled.max_abs == plain.max_abs and scaled.rel_rms <= plain.rel_rms
     z = measure(np.array([1e-8, -1e-8]), np.zeros(2), "float32", scale=0.5)
-    assert np.isfinite(z.rel_rms) and z.rel_rms == pytest.approx(1e-8 / 0.5)
+    # an output that cancels to 0 is measured in unit roundoffs of its summands (here 1e-8 / (2^-24 x 0.5))
+    assert np.isfinite(z.rel_rms) and z.rel_rms == pytest.approx(1e-8 / (2.0**-24 * 0.5))

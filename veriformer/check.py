@@ -165,6 +165,17 @@ def _as_outputs(raw: Any, spec: OpSpec, gold: dict[str, np.ndarray], dtype: str,
     return outs, ""
 
 
+def _conditioned(entry: tuple[Any, ...] | None) -> dict[str, Any]:
+    """An op's conditioning entry ``(condition, summand size[, root-sum-square])`` (sizes: one number or one per
+    element) as keyword arguments of :func:`judge_against_baseline`."""
+    if entry is None:
+        return {}
+    out = {"condition": float(entry[0]), "floor_scale": entry[1]}
+    if len(entry) > 2:
+        out["sigma"] = entry[2]
+    return out
+
+
 def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, device: str, grad: bool,
               tols: dict[str, Tolerance], opts: dict[str, Any]) -> CaseResult:
     arrays = {k: round_to(v, dtype) for k, v in case.arrays().items()}
@@ -200,8 +211,8 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
     t_out = tols["out"]
     cond = spec.conditioning(case, arrays, None)
     verdicts = [judge_against_baseline(n, to_numpy(outs[n]), to_numpy(base[n]), gold[n], dtype, rho=t_out.rho,
-                                       floor_ulps=t_out.floor_ulps, condition=cond.get(n, (0.0, 0.0))[0],
-                                       floor_scale=cond.get(n, (0.0, 0.0))[1]) for n in outs]
+                                       floor_ulps=t_out.floor_ulps, **_conditioned(cond.get(n)))
+                for n in outs]
     if grad:
         rng = np.random.default_rng(getattr(case, "seed", 0) + 1)
         cots = {n: round_to(rng.standard_normal(gold[n].shape), dtype) for n in outs}
@@ -227,10 +238,9 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
         for n, cg, bg in zip(names, cand_g, base_g, strict=True):
             if cg is None:
                 return fail(f"candidate gives no gradient for '{n}'", verdicts)
-            c_n, s_n = conds.get(f"d{n}", (0.0, 0.0))
             verdicts.append(judge_against_baseline(f"d{n}", to_numpy(cg), to_numpy(bg), gold_g[n], dtype,
-                                                   rho=t_g.rho, floor_ulps=t_g.floor_ulps, condition=c_n,
-                                                   floor_scale=s_n))
+                                                   rho=t_g.rho, floor_ulps=t_g.floor_ulps,
+                                                   **_conditioned(conds.get(f"d{n}"))))
     passed = all(v.passed for v in verdicts)
     msg = "; ".join(f"{v.output}: {v.reason}" for v in verdicts if not v.passed)
     return CaseResult(dtype, repr(case), size, verdicts, passed, msg)

@@ -3,15 +3,18 @@
 Figures for an output ``c`` against the gold answer ``g`` (float64):
 
 * ``max_abs``  = max_i |c_i - g_i|
-* ``rel_rms``  = ||c - g||_2 / max(||g||_2, s sqrt(n))  (0 when both are 0)
+* ``rel_rms``  = ||c - g||_2 / max(||g||_2, u ||s||_2)  (0 when both are 0): the plain relative error, so a
+  100% error reads 1.0; only an output that is the cancellation of its summands (||g|| < u ||s||) is measured
+  against the unit roundoff of its summands
 * ``max_ulp``  = max_i |c_i - g_i| / ulp_dtype(max(|g_i|, s)): error in units in the last place of the *dtype
   under test* at each element's own magnitude, over the elements where that magnitude is a normal number of
   that dtype (an exact 0 or a subnormal gold value has a spacing of ~1e-45 in float32, so any rounding there
   would read as 1e38 ulp; those elements are covered by ``max_abs`` and by the verdict's floors)
-* ``s`` is the size of the summands of the output when the op declares a conditioning (``floor_scale`` in
-  :func:`judge_against_baseline`, e.g. max|v| for attention), else 0: an element that is the cancellation of
-  summands of size s is not known better than an ulp of s, so a gradient that cancels to ~1e-30 does not read
-  as 1e30 ulp or a relative RMS of 1e140.
+* ``s`` is the size of the summands of each element when the op declares a conditioning (``sigma`` in
+  :func:`judge_against_baseline`: their root-sum-square, e.g. sqrt(sum_j p_ij^2 v_j^2) for attention), else 0:
+  an element that is the cancellation of summands of size s is not known better than an ulp of s, so a gradient
+  that cancels to ~1e-30 does not read as 1e30 ulp or a relative RMS of 1e140.  It is measured per element,
+  never at a global maximum, so a wrong answer cannot hide behind it.
 * ``nonfinite`` = number of elements where c is NaN/inf but g is finite, or where g is +-inf and c is not
   the same infinity.  Judged before any ratio: a single one fails the case.
 
@@ -30,6 +33,8 @@ __all__ = [
     "DTYPES",
     "Figures",
     "OpVerdict",
+    "Worst",
+    "bits_lost",
     "judge_against_baseline",
     "measure",
     "ulp",
@@ -91,9 +96,10 @@ def _split(c: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, int]:
     return g_fin & np.isfinite(c), bad
 
 
-def measure(candidate: Any, gold: Any, dtype: str = "float64", scale: float = 0.0) -> Figures:
+def measure(candidate: Any, gold: Any, dtype: str = "float64", scale: Any = 0.0) -> Figures:
     """Figures of ``candidate`` (any array-like, cast exactly to float64) against float64 ``gold``; ``scale`` is
-    the summand size s of the module docstring (0: figures at the gold values' own magnitudes)."""
+    the summand size s of the module docstring, one number or one per element (0: figures at the gold values'
+    own magnitudes)."""
     c = np.asarray(candidate, dtype=np.float64)
     g = np.asarray(gold, dtype=np.float64)
     if c.shape != g.shape:
@@ -103,9 +109,12 @@ def measure(candidate: Any, gold: Any, dtype: str = "float64", scale: float = 0.
         err = np.where(ok, np.abs(c - g), 0.0)
     gg = np.where(ok, g, 0.0)
     max_abs = float(err.max()) if err.size else 0.0
-    s = max(float(scale), 0.0) if np.isfinite(scale) else 0.0
-    denom = max(float(np.sqrt(np.sum(gg * gg))), s * float(np.sqrt(g.size)))
-    num = float(np.sqrt(np.sum(err * err)))
+    s = np.asarray(scale, dtype=np.float64)
+    s = np.broadcast_to(np.where(np.isfinite(s) & (s > 0), s, 0.0), g.shape)
+    with np.errstate(over="ignore"):
+        gnorm = float(np.sqrt(np.sum(gg * gg)))
+        denom = max(gnorm, unit_roundoff(dtype) * float(np.sqrt(np.sum(s * s))))
+        num = float(np.sqrt(np.sum(err * err)))
     rel_rms = num / denom if denom > 0 else (0.0 if num == 0 else float("inf"))
     mag = np.maximum(np.abs(gg), s)
     normal = mag >= 2.0 ** _format(dtype)[1]
@@ -114,59 +123,133 @@ def measure(candidate: Any, gold: Any, dtype: str = "float64", scale: float = 0.
 
 
 @dataclass(frozen=True)
+class Worst:
+    """The element with the largest error relative to its allowance: where it is, what came back, what was
+    expected (gold), what the naive baseline gave, and its allowance."""
+
+    index: tuple[int, ...]
+    got: float
+    expected: float
+    baseline: float
+    allowed: float
+
+    def __str__(self) -> str:
+        return (f"worst element at index {self.index}: got {self.got:.6g}, expected {self.expected:.6g} "
+                f"(baseline {self.baseline:.6g}, allowed error {self.allowed:.3g})")
+
+
+@dataclass(frozen=True)
 class OpVerdict:
-    """Verdict of one output of one case: candidate and baseline figures, the ratio, the margin."""
+    """Verdict of one output of one case: candidate and baseline figures, the ratio, the margins.
+
+    ``margin`` is the larger of the elementwise margin (max_i |e_i| / allowed_i) and the normwise one
+    (``rms_margin``: ||e||_2 / (rho ||b - g||_2 + ||phi||_2)); each must be <= 1 to pass."""
 
     output: str
     candidate: Figures
     baseline: Figures
     ratio: float  # max_abs(candidate) / max_abs(baseline); 0/0 = 0, x/0 = inf
-    margin: float  # max_i |e_i| / allowed_i; <= 1 passes
+    margin: float  # max(elementwise margin, rms_margin); <= 1 passes
     passed: bool
     reason: str
     floor: float = 0.0  # max_i of the floor term of allowed_i (the part that does not scale with the baseline)
+    rms_margin: float = 0.0  # the normwise guard's margin
+    failing: int = 0  # elements over their allowance
+    worst: Worst | None = None
+
+    @property
+    def bits_lost(self) -> float:
+        """Bits of the candidate lost against the correctly rounded result at each element's magnitude."""
+        return bits_lost(self.candidate.max_ulp)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["candidate"], d["baseline"] = self.candidate.as_dict(), self.baseline.as_dict()
+        d["candidate"]["bits_lost"] = bits_lost(self.candidate.max_ulp)
+        d["baseline"]["bits_lost"] = bits_lost(self.baseline.max_ulp)
         return d
+
+
+def bits_lost(max_ulp: float) -> float:
+    """``log2(2 max_ulp)`` clamped at 0: a correctly rounded result (<= 0.5 ulp) loses 0 bits; a 100% error in
+    a p-bit format loses about p bits."""
+    return float(max(0.0, np.log2(2.0 * max_ulp))) if max_ulp > 0 and np.isfinite(max_ulp) else (
+        0.0 if max_ulp == 0 else float("inf"))
 
 
 def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any, dtype: str, *,
                            rho: float, floor_ulps: float, condition: float = 0.0,
-                           floor_scale: float = 0.0) -> OpVerdict:
-    """The tolerance policy: pass iff no non-finite value appears where gold is finite and every element
-    satisfies ``|c_i - g_i| <= rho * max_j |b_j - g_j| + floor_ulps * (ulp(g_i) + ulp(scale) + condition *
-    ulp_acc(scale))``.
+                           floor_scale: Any = 0.0, sigma: Any = None) -> OpVerdict:
+    """The tolerance policy.  Pass iff (0) no non-finite value appears where gold is finite, (1) every element
+    satisfies ``|e_i| <= rho * max_j |b_j - g_j| + floor_i`` with
 
-    The first floor term is a few ulps at each element's own magnitude, so an exactly rounded baseline
-    cannot fail a kernel.  The second is one rounding of a summand-sized operand to the dtype (P or dS fed to a
-    tensor-core dot in the input dtype), present when the op declares a conditioning.  The third is the
-    unavoidable error of an ill-conditioned op: ``condition`` (e.g. max|logit| for softmax) times an ulp at
-    ``floor_scale``, the size of the summands (e.g. max|v|), in the accumulator's precision — float32 for
-    float16/bfloat16 inputs (logits, decays and states are formed in float32 by every kernel we know of),
-    the dtype itself otherwise.
-    A non-finite baseline error counts as 0 (the candidate must meet the floor alone), so a broken
-    baseline never loosens the test."""
+        floor_i = floor_ulps * (ulp(g_i) + ulp(sigma_i) + condition * ulp_acc(s_i)),
+
+    and (2) the whole output satisfies the normwise guard ``||e||_2 <= rho * ||b - g||_2 + ||phi||_2`` with
+    ``phi_i = 2u |g_i| + u sigma_i + condition * u_acc * s_i`` (a faithfully rounded result, the rms of
+    independent roundings of the summands, and the conditioned error).
+
+    ``s_i`` (``floor_scale``) is the sum of |summands| of element i (an array, or one number for the whole
+    output) and ``sigma_i`` (``sigma``, default ``s_i``) their root-sum-square, both present only when the op
+    declares a conditioning.  Terms of floor_i: a few ulps at the element's own magnitude, so an exactly rounded
+    baseline cannot fail a kernel; one rounding of each summand to the dtype (P fed to a tensor-core dot in the
+    input dtype), whose errors are independent and add in quadrature, so ``floor_ulps`` ulps at sigma_i bound it
+    with probability >= 1 - 2 exp(-floor_ulps^2 / 2) per element (Hoeffding; Higham & Mary 2019, "A new approach
+    to probabilistic rounding error analysis"); and the unavoidable error of an ill-conditioned op, condition x
+    an ulp of the accumulator (float32 for float16/bfloat16 inputs, the dtype otherwise) at s_i.
+    The normwise guard keeps a wrong answer from hiding in the floors: an all-zero, scaled or truncated output
+    has a relative error far above the baseline's and above the unit roundoff, whatever the length.
+    A non-finite baseline error counts as 0 (the candidate must meet the floors alone), so a broken baseline
+    never loosens the test."""
     c = np.asarray(candidate, dtype=np.float64)
     g = np.asarray(gold, dtype=np.float64)
-    s = floor_scale if condition > 0 else 0.0
-    fc = measure(c, g, dtype, s)
-    fb = measure(baseline, g, dtype, s)
+    b = np.asarray(baseline, dtype=np.float64)
+    cond = condition > 0
+    s = np.broadcast_to(np.asarray(floor_scale, dtype=np.float64), g.shape) if cond else np.zeros(g.shape)
+    sig = s if (sigma is None or not cond) else np.broadcast_to(np.asarray(sigma, dtype=np.float64), g.shape)
+    fc = measure(c, g, dtype, sig)
+    fb = measure(b, g, dtype, sig)
     base_err = fb.max_abs if fb.nonfinite == 0 else 0.0
     ratio = fc.max_abs / base_err if base_err > 0 else (0.0 if fc.max_abs == 0 else float("inf"))
     if fc.nonfinite:
         return OpVerdict(output, fc, fb, ratio, float("inf"), False,
-                         f"{fc.nonfinite} non-finite value(s) where gold is finite (or infinity mismatch)")
+                         f"{fc.nonfinite} non-finite value(s) where gold is finite (or infinity mismatch)",
+                         failing=fc.nonfinite)
     ok, _ = _split(c, g)
     acc = "float32" if dtype in ("float16", "bfloat16") else dtype  # the kernels' accumulator precision
-    summand = float(ulp(floor_scale, dtype)) if condition > 0 else 0.0
-    floor = floor_ulps * (ulp(np.where(ok, g, 0.0), dtype) + summand + condition * float(ulp(floor_scale, acc)))
+    gz = np.where(ok, g, 0.0)
+    floor = floor_ulps * (ulp(gz, dtype) + (ulp(sig, dtype) if cond else 0.0) + condition * ulp(s, acc))
     allowed = rho * base_err + floor
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         err = np.where(ok, np.abs(c - g), 0.0)
-    margin = float((err / allowed).max()) if err.size else 0.0
+        ratio_i = np.where(err > 0, err / np.where(allowed > 0, allowed, np.inf), 0.0)
+        ratio_i = np.where((err > 0) & (allowed <= 0), np.inf, ratio_i)
+    elem_margin = float(ratio_i.max()) if err.size else 0.0
+    u, u_acc = unit_roundoff(dtype), unit_roundoff(acc)
+    phi = 2 * u * np.abs(gz) + (u * sig if cond else 0.0) + condition * u_acc * s
+    b_err = np.where(ok & np.isfinite(b), np.abs(b - g), 0.0) if fb.nonfinite == 0 else np.zeros(g.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        budget = rho * float(np.sqrt(np.sum(b_err * b_err))) + float(np.sqrt(np.sum(phi * phi)))
+        e2 = float(np.sqrt(np.sum(err * err)))
+    rms_margin = e2 / budget if budget > 0 else (0.0 if e2 == 0 else float("inf"))
+    margin = max(elem_margin, rms_margin)
     passed = margin <= 1.0
-    reason = "" if passed else (f"error {fc.max_abs:.3g} exceeds rho={rho} x baseline {base_err:.3g} "
-                                f"+ {floor_ulps} ulp floor (margin {margin:.3g})")
-    return OpVerdict(output, fc, fb, ratio, margin, passed, reason, float(floor.max()) if floor.size else 0.0)
+    failing = int(np.sum(ratio_i > 1.0))
+    worst = None
+    if err.size and (err > 0).any():
+        i = np.unravel_index(int(np.argmax(ratio_i)), g.shape)
+        worst = Worst(tuple(int(x) for x in i), float(c[i]), float(g[i]), float(b[i]), float(allowed[i]))
+    reason = ""
+    if not passed:
+        parts = []
+        if elem_margin > 1:
+            parts.append(f"{failing} of {g.size} element(s) exceed rho={rho} x baseline max error {base_err:.3g} "
+                         f"+ {floor_ulps} ulp floor (margin {elem_margin:.3g}); {worst}")
+        if rms_margin > 1:
+            rel = e2 / max(float(np.sqrt(np.sum(gz * gz))), np.finfo(float).tiny)
+            parts.append(f"normwise error {e2:.3g} (relative {rel:.3g}) exceeds rho={rho} x baseline's "
+                         f"{budget and float(np.sqrt(np.sum(b_err * b_err))):.3g} + unit-roundoff guard "
+                         f"(margin {rms_margin:.3g})")
+        reason = "; ".join(parts)
+    return OpVerdict(output, fc, fb, ratio, margin, passed, reason, float(floor.max()) if floor.size else 0.0,
+                     rms_margin, failing, worst)

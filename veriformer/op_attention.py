@@ -35,9 +35,22 @@ def _attention_kwargs(case: strat.AttentionCase, a: dict[str, np.ndarray]) -> di
             "mask": a.get("mask")}
 
 
+def attention_summand_scales(logits: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output element o_id = sum_j p_ij v_jd: the sum of |summands| ``s = P |V|`` and their root-sum-square
+    ``sigma = sqrt(P^2 V^2)``, with P = softmax(logits) (rows with no visible key: 0) and kv heads repeated for
+    GQA.  logits [B, H, T, S] with -inf where invisible, v [B, Hkv, S, Dv] -> two arrays [B, H, T, Dv]."""
+    m = np.max(logits, axis=-1, keepdims=True, initial=-np.inf)
+    e = np.exp(logits - np.where(np.isfinite(m), m, 0.0))
+    z = e.sum(axis=-1, keepdims=True)
+    p = np.where(z > 0, e / np.where(z > 0, z, 1.0), 0.0)
+    vv = np.repeat(v, logits.shape[1] // v.shape[1], axis=1)
+    return p @ np.abs(vv), np.sqrt((p * p) @ (vv * vv))
+
+
 def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
-                            cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
-    """(condition, summand size) per output.  Output: L = max|logit| at max|v|.  Gradients, with
+                            cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+    """(condition, summand size[, root-sum-square]) per output.  Output: L = max|logit| at each element's own
+    summands p_ij v_jd (attention_summand_scales).  Gradients, with
     Cauchy-Schwarz bounds: dS_ij = P_ij (dO_i.v_j - dO_i.o_i) has |dS_ij| <= 2 P_ij |dO_i| max|v|, so dq_i =
     scale sum_j dS_ij k_j has summands <= 2 scale |dO| |v| |k| (dk alike with |q|); dv_j = sum_i P_ij dO_i
     has at most T H/Hkv summands of size <= |dO|; condition 1 + L."""
@@ -45,7 +58,9 @@ def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
         return float(np.linalg.norm(x, axis=-1).max()) if x.size else 0.0
 
     L = logit_bound(case, a)
-    out = {"out": (L, float(np.abs(a["v"]).max()))}
+    logits = ref.attention_logits(a["q"], a["k"], **{k: w for k, w in _attention_kwargs(case, a).items()})
+    s, sigma = attention_summand_scales(logits, a["v"])
+    out: dict[str, tuple[Any, ...]] = {"out": (L, s, sigma)}
     if cots is not None:
         cot = cots["out"]
         common = 2 * abs(case.scale_value) * rn(cot) * rn(a["v"])

@@ -22,6 +22,7 @@ import torch
 
 from . import reference as ref
 from .fast import naive_linear_attention as naive
+from .op_attention import attention_summand_scales
 from .ops import OpSpec, register_op
 from .properties.linear_attention_strategies import (
     LA_FEATURES,
@@ -90,11 +91,12 @@ def _la_vjp(case: LinearAttentionCase, a: dict[str, np.ndarray], cots: dict[str,
 
 
 def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
-                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
-    """(0.5, sum of |summands|) per output and (1, sum of |summands|) per gradient, with the actual decays
-    D_ts = exp(G_t - G_s) and d0_t = exp(G_t) (see the tolerance rows)."""
+                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+    """(0.5, sum of |summands|, their root-sum-square) per output element and (1, sum of |summands|) per
+    gradient, with the actual decays D_ts = exp(G_t - G_s) and d0_t = exp(G_t) (see the tolerance rows)."""
     sc = abs(case.scale_value)
-    Q, Kk, V = (np.abs(np.moveaxis(a[n], 1, 2)) for n in ("q", "k", "v"))
+    q, k, v = (np.moveaxis(a[n], 1, 2) for n in ("q", "k", "v"))  # [B, H, T, .]
+    Q, Kk, V = np.abs(q), np.abs(k), np.abs(v)
     T = case.T
     if "g" in a:
         G = np.cumsum(np.moveaxis(a["g"], 1, 2), axis=-1)  # [B, H, T]
@@ -102,11 +104,17 @@ def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
         d0 = np.exp(G)[..., None]
     else:
         D, d0 = np.tri(T), np.ones((1, 1, T, 1))
-    S0 = np.abs(a["initial_state"]) if "initial_state" in a else np.zeros((1, 1, case.K, case.V))
+    s0 = a["initial_state"] if "initial_state" in a else np.zeros((1, 1, case.K, case.V))
+    S0 = np.abs(s0)
     A = sc * (Q @ np.swapaxes(Kk, -1, -2)) * D
     wl = D[..., T - 1, :][..., None]  # decay from token s to the end
-    out = {"o": (0.5, float((A @ V + sc * (Q * d0) @ S0).max())),
-           "final_state": (0.5, float((np.swapaxes(Kk * wl, -1, -2) @ V + d0[..., T - 1:, :] * S0).max()))}
+    # per element: the sum of |summands| and their root-sum-square (o_td = sum_s A_ts v_sd + scale d0_t q_t S0)
+    o_mass = np.moveaxis(A @ V + sc * (Q * d0) @ S0, 1, 2)
+    o_rss = np.moveaxis(np.sqrt((A * A) @ (V * V) + sc**2 * ((Q * d0) ** 2) @ (S0 * S0)), 1, 2)
+    kw = Kk * wl
+    st_mass = np.swapaxes(kw, -1, -2) @ V + d0[..., T - 1:, :] * S0
+    st_rss = np.sqrt(np.swapaxes(kw * kw, -1, -2) @ (V * V) + (d0[..., T - 1:, :] * S0) ** 2)
+    out: dict[str, tuple[Any, ...]] = {"o": (0.5, o_mass, o_rss), "final_state": (0.5, st_mass, st_rss)}
     if cots is not None:
         dO = np.abs(np.moveaxis(cots["o"], 1, 2))
         dS = np.abs(cots["final_state"]) if "final_state" in cots else np.zeros((1, 1, case.K, case.V))
@@ -169,8 +177,8 @@ def _vq_vjp(case: VQCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray],
 
 
 def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
-                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
-    """As softmax attention at the quantised keys: L = max|logit| at max|v| (and Cauchy-Schwarz summand
+                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+    """As softmax attention at the quantised keys: L = max|logit| at each element's summands (and Cauchy-Schwarz summand
     bounds for the gradients, see op_attention._attention_conditioning)."""
     _, k_hat = ref.vq_quantize(a["k"], a["codebook"])
 
@@ -178,7 +186,9 @@ def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
         return float(np.linalg.norm(x, axis=-1).max())
 
     L = abs(case.scale_value) * rn(a["q"]) * rn(k_hat)
-    out = {"out": (L, float(np.abs(a["v"]).max()))}
+    logits = ref.attention_logits(a["q"], k_hat, scale=case.scale_value, causal=case.causal)
+    s, sigma = attention_summand_scales(logits, a["v"])
+    out: dict[str, tuple[Any, ...]] = {"out": (L, s, sigma)}
     if cots is not None:
         common = 2 * abs(case.scale_value) * rn(cots["out"]) * rn(a["v"])
         out.update({"dq": (1 + L, common * rn(k_hat)), "dk": (1 + L, common * rn(a["q"])),

@@ -239,7 +239,7 @@ def _vjp(case: mst.MambaChunkCase, a: dict[str, np.ndarray], cots: dict[str, np.
 
 
 def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
-                  cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+                  cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
     """Forward: the SSD on |x dt'|, |B|, |C|, |h0| (actual decays), plus |D x|, times |silu(z)|; gradients: the
     chain rule on absolute values (mamba_chunk_scan64_vjp(absolute=True)).  Conditions 1 + Q max|a|, and
     l + Q max|a| for the gradients that contain da (dt, A, dt_bias); see the tolerance rows."""
@@ -248,12 +248,16 @@ def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
     h0 = q["initial_states"]
     Y, H = ref.ssd_recurrence(np.abs(q["X"]), q["a"], np.abs(q["Bh"]), np.abs(q["Ch"]),
                               None if h0 is None else np.abs(h0))
+    Y2, H2 = ref.ssd_recurrence(q["X"] ** 2, 2 * q["a"], q["Bh"] ** 2, q["Ch"] ** 2, None if h0 is None else h0**2)
     if q["D"] is not None:
         Y = Y + np.abs(q["x"] * _skip(q))
+        Y2 = Y2 + (q["x"] * _skip(q)) ** 2
     if q["z"] is not None:
-        Y = Y * np.abs(q["z"] * _sigmoid(q["z"]))
+        silu = np.abs(q["z"] * _sigmoid(q["z"]))
+        Y, Y2 = Y * silu, Y2 * silu**2
     expo = case.chunk_size * max_or_zero(np.abs(q["a"]))  # max in-chunk |cumsum a|
-    out = {"out": (1.0 + expo, max_or_zero(Y)), "final_state": (1.0 + expo, max_or_zero(H))}
+    out: dict[str, tuple[Any, ...]] = {"out": (1.0 + expo, Y, np.sqrt(np.maximum(Y2, 0.0))),
+                                       "final_state": (1.0 + expo, H, np.sqrt(np.maximum(H2, 0.0)))}
     if cots is not None:
         gm = _vjp(case, a, cots, {}, absolute=True)
         out.update({"d" + k: ((case.l if k in ("dt", "A", "dt_bias") else 1.0) + expo, max_or_zero(v))

@@ -110,9 +110,12 @@ def _conv_vjp(case: sst.ConvCase, a: dict[str, np.ndarray], g: dict[str, np.ndar
 
 
 def _conv_conditioning(case: sst.ConvCase, a: dict[str, np.ndarray],
-                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+    """Per element: sum_j |K_j u_{k-j}| and sqrt(sum_j (K_j u_{k-j})^2) (the convolution of |u|, |K| and of
+    their squares)."""
     mass = ref.causal_convolution(np.abs(a["u"]), np.abs(a["kernel"]))
-    return {"out": (1.0, max_or_zero(mass))}
+    rss = np.sqrt(np.maximum(ref.causal_convolution(a["u"] ** 2, a["kernel"] ** 2), 0.0))
+    return {"out": (1.0, mass, rss)}
 
 
 SSM_CONVOLUTION = register_op(OpSpec(
@@ -168,12 +171,17 @@ def _s4d_vjp(case: sst.S4DCase, a: dict[str, np.ndarray], cots: dict[str, np.nda
 
 
 def _s4d_conditioning(case: sst.S4DCase, a: dict[str, np.ndarray],
-                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
     A = _complex_parts(a, "A")
     dtA = np.exp(a["log_dt"])[:, None] * A
     Bd = (np.exp(dtA) - 1) / A * _complex_parts(a, "B")
     phase = 1.0 + (case.L - 1) * float(np.abs(dtA).max())
-    out = {"out": (phase, 2 * float(np.max(np.sum(np.abs(_complex_parts(a, "C") * Bd), axis=-1))))}
+    # K_l = 2 Re sum_n C_n Bd_n e^{l dt A_n}: per element the sum of |summands| and their root-sum-square
+    w = 2 * np.abs(_complex_parts(a, "C") * Bd)  # [H, N2]
+    decay = np.exp(np.arange(case.L)[None, :, None] * dtA.real[:, None, :])  # [H, L, N2]
+    mass = np.sum(w[:, None, :] * decay, axis=-1)
+    rss = np.sqrt(np.sum((w[:, None, :] * decay) ** 2, axis=-1))
+    out: dict[str, tuple[Any, ...]] = {"out": (phase, mass, rss)}
     if cots is not None:
         mass = ref.s4d_kernel_vjp(*_s4d_vjp_args(case, a), cots["out"], absolute=True)
         out.update({"d" + n: (phase, max_or_zero(mass["d" + n])) for n in _S4D_INPUTS})
@@ -264,7 +272,7 @@ def _scan_vjp(case: sst.ScanCase, a: dict[str, np.ndarray], cots: dict[str, np.n
 
 
 def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
-                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
     """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|; for each
     gradient the backward run on absolute values (selective_scan_vjp(absolute=True)).  Complex A: the real scan
     with Re A and the moduli of B, C (a bound on the complex sums by the triangle inequality), doubled for 2 Re."""
@@ -280,11 +288,20 @@ def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
         A, B, C = A.real, 2 * modulus(B), modulus(C)
     mass, state = ref.selective_scan(np.abs(a["u"]), a["delta"], A, np.abs(B), np.abs(C),
                                      return_last_state=True, **kw)
+    # root-sum-square of the summands C_t (prod of decays) delta'_s B_s u_s: the scan of the squares, with the
+    # effective step delta' (bias and softplus applied) folded into u and the decays squared through 2 A
+    dlt = a["delta"] + (a["delta_bias"][:, None] if "delta_bias" in a else 0.0)
+    if case.softplus:
+        dlt = np.logaddexp(0.0, dlt)
+    sq, sq_state = ref.selective_scan(a["u"] ** 2 * dlt, dlt, 2 * A, B**2, C**2, return_last_state=True)
     if "D" in a:
         mass = mass + np.abs(a["u"] * a["D"][:, None])
+        sq = sq + (a["u"] * a["D"][:, None]) ** 2
     if "z" in a:
-        mass = mass * np.abs(a["z"] / (1 + np.exp(-a["z"])))
-    out = {"out": (1.0, float(mass.max())), "last_state": (1.0, float(np.abs(state).max()))}
+        silu = np.abs(a["z"] / (1 + np.exp(-a["z"])))
+        mass, sq = mass * silu, sq * silu**2
+    out: dict[str, tuple[Any, ...]] = {"out": (1.0, mass, np.sqrt(np.maximum(sq, 0.0))),
+                                       "last_state": (1.0, np.abs(state), np.sqrt(np.maximum(sq_state, 0.0)))}
     if cots is not None:
         gm = _scan_vjp(case, a, cots, {}, absolute=True)
         out.update({"d" + n: (1.0, max_or_zero(g)) for n, g in gm.items()})
@@ -339,13 +356,15 @@ def _ssd_vjp(case: sst.SSDCase, a: dict[str, np.ndarray], cots: dict[str, np.nda
 
 
 def _ssd_conditioning(case: sst.SSDCase, a: dict[str, np.ndarray],
-                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[float, float]]:
+                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
     """Forward: the recurrence on |X|, |B|, |C|, |h0|.  Gradients: the VJP on absolute values (actual decays) with
     condition 1 + Q max|a| (decays from in-chunk cumulative sums), l + Q max|a| for dA (see the tolerance row)."""
     h0 = a.get("initial_states")
     Y, H = ref.ssd_recurrence(np.abs(a["X"]), a["A"], np.abs(a["B"]), np.abs(a["C"]),
                               None if h0 is None else np.abs(h0))
-    out = {"out": (1.0, float(Y.max())), "final_state": (1.0, float(H.max()))}
+    Y2, H2 = ref.ssd_recurrence(a["X"] ** 2, 2 * a["A"], a["B"] ** 2, a["C"] ** 2, None if h0 is None else h0**2)
+    out: dict[str, tuple[Any, ...]] = {"out": (1.0, Y, np.sqrt(np.maximum(Y2, 0.0))),
+                                       "final_state": (1.0, H, np.sqrt(np.maximum(H2, 0.0)))}
     if cots is not None:
         gm = _ssd_vjp(case, a, cots, {}, absolute=True)
         expo = case.chunk_size * max_or_zero(np.abs(a["A"]))  # max in-chunk |cumsum a|
