@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +43,27 @@ from typing import Any
 
 import torch
 
-__all__ = ["HAVE_TRITON", "Launch", "device_function", "interpreting", "kernel_device_ok", "launch",
-           "recorded_launches", "require_kernel_device", "require_triton", "tl", "triton"]
+__all__ = [
+    "HAVE_TRITON",
+    "OUR_IMPLEMENTATIONS",
+    "CompileStats",
+    "Launch",
+    "bounded_jit",
+    "campaign_launches",
+    "campaign_specialisations",
+    "compile_stats",
+    "device_function",
+    "interpreting",
+    "kernel_device_ok",
+    "launch",
+    "recorded_launches",
+    "require_kernel_device",
+    "require_triton",
+    "specialisation_key",
+    "specialisations",
+    "tl",
+    "triton",
+]
 
 
 _TRITON_PREIMPORTED = "triton" in sys.modules
@@ -153,8 +172,77 @@ def device_function(fn: Any) -> Any:
     return fn if interpreting() else triton.jit(fn)
 
 
+def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Callable[[Any], Any]:
+    """``triton.jit`` with a bounded number of specialisations per constexpr combination: two.
+
+    Triton's JIT compiles one binary per *specialisation* of the non-constexpr arguments: every integer is
+    classed as "equal to 1" (compiled as a constant), "divisible by 16" (``tt.divisibility``) or neither, every
+    pointer as 16-byte aligned or not.  A campaign over random lengths and head dims (``check()``) multiplies
+    these classes over dozens of integer arguments and compiled a new binary for almost every case (123 for the
+    flash kernels in one ci campaign on the H200, over a minute).  Here:
+
+    * ``free`` (lengths, counts, window sizes: ``T``, ``S``, ``L``, ``NT``, ``H``...) are never specialised
+      (``do_not_specialize``): a new length never recompiles;
+    * the remaining integers are the strides and the head-dim-like sizes that enter addresses, where
+      divisibility is what lets Triton vectorise loads and use ``cp.async``.  :func:`launch` runs the returned
+      (fast) kernel only when every such argument is in its canonical class (names in ``units`` equal to 1, the
+      others divisible by 16) and every pointer is 16-byte aligned, so all of its launches share one
+      specialisation; any other launch goes to ``kernel.generic``, the same function with nothing specialised
+      (correct for any layout, slower).  Small launches (see :func:`_canonical`) take ``kernel.generic`` too.
+
+    So a kernel compiles at most twice per combination of constexprs (tiles, flags, dtype), whatever the
+    sizes.  Under the interpreter this is plain ``triton.jit`` (nothing is compiled there).
+    Source: Triton ``JITFunction.run`` / ``native_specialize_impl`` (python/triton/runtime/jit.py)."""
+    free, units = list(free), set(units)
+
+    def deco(fn: Any) -> Any:
+        if not HAVE_TRITON:
+            return fn
+        import inspect
+
+        params = inspect.signature(fn).parameters
+        unknown = (set(free) | units) - set(params)
+        if unknown:
+            raise ValueError(f"bounded_jit({fn.__name__}): no parameters named {sorted(unknown)}")
+        fast = triton.jit(fn, do_not_specialize=free)
+        if interpreting():
+            return fast
+        dynamic = [p.name for p in fast.params if not p.is_constexpr]
+        fast.generic = triton.jit(fn, do_not_specialize=dynamic, do_not_specialize_on_alignment=dynamic)
+        fast.units = units
+        fast.checked = [p.num for p in fast.params if not p.is_constexpr and p.name not in free]
+        fast.names = list(params)
+        return fast
+
+    return deco
+
+
+SMALL_LAUNCH = 1 << 16
+
+
+def _canonical(kernel: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True when every specialised argument of a :func:`bounded_jit` kernel is in its canonical class and the launch
+    is not small (its largest tensor has at least :data:`SMALL_LAUNCH` elements: below that a launch costs its
+    latency, whatever the loads, so the tiny cases of a ``check()`` campaign share the generic binaries)."""
+    n_pos = len(args)
+    tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    if max((t.numel() for t in tensors), default=0) < SMALL_LAUNCH:
+        return False
+    for i in kernel.checked:
+        name = kernel.names[i]
+        value = args[i] if i < n_pos else kwargs.get(name)
+        if isinstance(value, torch.Tensor):
+            if value.data_ptr() % 16:
+                return False
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if (value != 1) if name in kernel.units else (value % 16 != 0):
+                return False
+    return True
+
+
 def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> None:
-    """``kernel[grid](*args, **kwargs)``; under the interpreter, run on a helper thread.
+    """``kernel[grid](*args, **kwargs)``; under the interpreter, run on a helper thread.  A :func:`bounded_jit`
+    kernel whose specialised arguments are not in their canonical classes launches as ``kernel.generic``.
 
     Why a thread: CPython 3.11 allocates frames in 16 KiB "data stack" chunks and unmaps a chunk as soon as
     the frame that opened it returns.  The interpreter makes millions of short, deep Python calls; when the
@@ -163,6 +251,8 @@ def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> Non
     ``check``).  A helper thread starts from an empty stack, so the kernel's calls stay inside one chunk.
     """
     global _EXECUTOR
+    if getattr(kernel, "generic", None) is not None and not _canonical(kernel, args, kwargs):
+        kernel = kernel.generic
     if _RECORDING is not None:
         _RECORDING.append(Launch(kernel, tuple(grid), args, dict(kwargs)))
         for a in args:  # nothing ran: keep index outputs (codes, offsets) in range for the host code that follows
@@ -176,3 +266,187 @@ def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> Non
         _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triton-interpreter")
     run: Callable[[], None] = lambda: kernel[grid](*args, **kwargs)  # noqa: E731
     _EXECUTOR.submit(run).result()
+
+
+# ------------------------------------------------------------------------------------ compilation accounting
+
+def _kernel_name(kernel: Any) -> str:
+    fn = getattr(kernel, "fn", kernel)
+    while hasattr(fn, "fn"):  # an Autotuner / Heuristics wraps the JITFunction
+        fn = fn.fn
+    return getattr(fn, "__name__", repr(fn))
+
+
+def _jit_function(kernel: Any) -> Any:
+    while not hasattr(kernel, "params") and hasattr(kernel, "fn"):
+        kernel = kernel.fn
+    return kernel
+
+
+def specialisation_key(rec: Launch) -> tuple[Any, ...]:
+    """What Triton's JIT keys a compiled binary on for the recorded launch ``rec``: the kernel, every constexpr's
+    value, every other argument's type and specialisation as Triton's own ``native_specialize_impl`` computes it
+    for those very values (an integer equal to 1 becomes a constant, integers and pointers divisible by 16 get
+    ``tt.divisibility``; nothing for ``do_not_specialize`` arguments) and the launch options (``num_warps``,
+    ``num_stages``...).  Two launches with the same key reuse one compilation on a GPU (``JITFunction.run``:
+    ``compute_cache_key(specialization, options)``).  Needs compiled mode (a ``JITFunction``)."""
+    import inspect
+
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend
+
+    kernel = _jit_function(rec.kernel)
+    names = list(inspect.signature(kernel.fn).parameters)
+    bound = dict(zip(names, rec.args, strict=False))
+    bound.update({k: v for k, v in rec.kwargs.items() if k in names})
+    options = tuple(sorted((k, repr(v)) for k, v in rec.kwargs.items() if k not in names))
+    parts: list[Any] = []
+    for name, param in zip(names, kernel.params, strict=True):
+        value = bound.get(name, param.default)
+        if param.is_constexpr:
+            parts.append((name, repr(value)))
+            continue
+        ty, spec = native_specialize_impl(BaseBackend, value, False, not param.do_not_specialize,
+                                          not param.do_not_specialize_on_alignment)
+        parts.append((name, ty, repr(value) if ty == "constexpr" else spec))
+    return (_kernel_name(rec.kernel), tuple(parts), options)
+
+
+def specialisations(launches: list[Launch]) -> dict[str, int]:
+    """Distinct specialisations (= compilations a GPU would make, see :func:`specialisation_key`) per kernel name
+    among recorded ``launches``; ``sum(...values())`` is the total."""
+    seen: dict[str, set[tuple[Any, ...]]] = {}
+    for rec in launches:
+        key = specialisation_key(rec)
+        seen.setdefault(key[0], set()).add(key)
+    return {name: len(keys) for name, keys in sorted(seen.items())}
+
+
+def campaign_launches(fn: Callable[..., Any], op: str, *, dtypes: tuple[str, ...] = ("float16", "bfloat16",
+                      "float32"), features: Any = (), grad: bool = False, profile: str = "ci", seed: int = 0,
+                      **options: Any) -> list[Launch]:
+    """The launches (recorded, not run: compiled mode, see :func:`recorded_launches`) that
+    ``veriformer.check(fn, op, dtypes=..., features=..., grad=..., profile=..., seed=...)`` makes when every case
+    passes: the same strategy, seed and number of examples per dtype, each case's forward and (with ``grad``) its
+    backward with unit cotangents.  Oracle, baseline and judging are skipped (they launch nothing)."""
+    from hypothesis import strategies as st  # noqa: F401  (the campaign needs hypothesis)
+
+    from veriformer.campaign import run_campaign
+    from veriformer.ops import get_op
+    from veriformer.profiles import examples
+    from veriformer.torchio import round_to, to_torch
+
+    spec = get_op(op)
+    feats = frozenset(features)
+    opts = {**spec.options, **options}
+    with recorded_launches() as rec:
+        for dt in dtypes:
+            def body(case: Any, dt: str = dt) -> tuple[None, bool, str]:
+                t = {k: to_torch(round_to(v, dt), dt, "cpu") for k, v in case.arrays().items()}
+                if grad:
+                    for n in spec.differentiable:
+                        if n in t and t[n].is_floating_point():
+                            t[n].requires_grad_(True)
+                raw = spec.call(fn, t, case, opts)
+                outs = [o for o in (raw if isinstance(raw, tuple | list) else (raw,))
+                        if isinstance(o, torch.Tensor) and o.requires_grad]
+                ins = [t[n] for n in spec.differentiable if n in t and t[n].requires_grad]
+                if grad and outs and ins:
+                    torch.autograd.grad(outs, ins, [torch.ones_like(o) for o in outs], allow_unused=True)
+                return None, True, ""
+
+            camp = run_campaign(spec.strategy(feats, dt, opts), body, max_examples=examples(profile, "check"),
+                                seed=seed, profile=profile, shrink=False)
+            if camp.failure is not None:
+                raise RuntimeError(f"campaign_launches({op}, {dt}): {camp.failure.message}")
+        return list(rec)
+
+
+# (op, implementation name) of every registered implementation that launches our Triton kernels
+OUR_IMPLEMENTATIONS: tuple[tuple[str, str], ...] = (
+    ("softmax_attention", "triton_flash"), ("softmax_attention", "triton_flash[tma]"),
+    ("rope", "triton_rope[half]"), ("rope", "triton_rope[interleaved]"), ("rope", "triton_rope[half, rotary_dim=32]"),
+    ("linear_attention", "triton_chunk"), ("vq_attention", "fast_vq_attention"),
+    ("selective_scan", "triton_selective_scan"), ("ssd_scan", "triton_ssd"),
+    ("mamba_chunk_scan", "triton_chunk_scan"), ("s4d_kernel", "fast_s4d_kernel"),
+)
+
+
+def campaign_specialisations(profile: str = "ci", dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32"),
+                             implementations: tuple[tuple[str, str], ...] = OUR_IMPLEMENTATIONS
+                             ) -> dict[str, Any]:
+    """How many Triton compilations a GPU makes for ``check()`` of each of our implementations (with gradients where
+    registered, every dtype in ``dtypes``, the ``profile``'s cases, seed 0: what ``pytest -m gpu`` and
+    ``veriformer report --device cuda`` run): ``{"total": n, "per_kernel": {kernel: n}, "per_implementation":
+    {"op:name": n}, "launches": n}``; kernels shared between implementations (the SSD kernels, flash dK/dV for VQ)
+    are counted once in ``total`` and ``per_kernel``.  Counted from :func:`recorded_launches` with
+    :func:`specialisation_key`, so it needs compiled mode (a GPU machine, or ``TRITON_INTERPRET=0`` on a CPU one),
+    runs nothing on a device and takes seconds."""
+    from veriformer.implementations import IMPLEMENTATIONS
+
+    keys: dict[str, set[tuple[Any, ...]]] = {}
+    per_impl: dict[str, int] = {}
+    n_launches = 0
+    for op, name in implementations:
+        impl = next((i for i in IMPLEMENTATIONS if i.op == op and i.name == name), None)
+        if impl is None:
+            continue
+        launches = campaign_launches(impl.fn, op, dtypes=dtypes, features=impl.features, grad=impl.grad,
+                                     profile=profile, **impl.options)
+        n_launches += len(launches)
+        own = {specialisation_key(rec) for rec in launches}
+        per_impl[f"{op}:{name}"] = len(own)
+        for key in own:
+            keys.setdefault(key[0], set()).add(key)
+    per_kernel = {k: len(v) for k, v in sorted(keys.items())}
+    return {"total": sum(per_kernel.values()), "per_kernel": per_kernel, "per_implementation": per_impl,
+            "launches": n_launches}
+
+
+@dataclass
+class CompileStats:
+    """Compilations Triton's JIT made inside :func:`compile_stats`: ``count`` (binaries built or loaded from
+    Triton's disk cache), ``seconds`` (wall time spent in them), ``per_kernel`` name -> (count, seconds)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    per_kernel: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+@contextmanager
+def compile_stats() -> Iterator[CompileStats]:
+    """Count and time the Triton JIT compilations made inside the block (on a GPU; for ``veriformer report
+    --device cuda``).  Uses Triton's ``knobs.runtime.jit_cache_hook`` (called before a compile) and
+    ``jit_post_compile_hook`` (after it), chaining any hooks already installed; a compile served from Triton's
+    on-disk cache is counted too (fast).  Under the interpreter nothing compiles and the stats stay zero."""
+    import time
+
+    stats = CompileStats()
+    if not HAVE_TRITON or interpreting():
+        yield stats
+        return
+    from triton import knobs
+
+    pending: dict[Any, float] = {}
+    prev_pre, prev_post = knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook
+
+    def pre(**kw: Any) -> Any:
+        pending[str(kw.get("key"))] = time.perf_counter()
+        return prev_pre(**kw) if prev_pre is not None else None
+
+    def post(**kw: Any) -> Any:
+        start = pending.pop(str(kw.get("key")), None)
+        if start is not None:
+            dt = time.perf_counter() - start
+            name = _kernel_name(getattr(kw.get("fn"), "jit_function", None) or "?")
+            n, s = stats.per_kernel.get(name, (0, 0.0))
+            stats.per_kernel[name] = (n + 1, s + dt)
+            stats.count += 1
+            stats.seconds += dt
+        return prev_post(**kw) if prev_post is not None else None
+
+    knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook = pre, post
+    try:
+        yield stats
+    finally:
+        knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook = prev_pre, prev_post

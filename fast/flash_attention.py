@@ -62,6 +62,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    bounded_jit,
     device_function,
     interpreting,
     launch,
@@ -227,7 +228,7 @@ if HAVE_TRITON:
         acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
         return m_new, l_i, lt_i, acc
 
-    @triton.jit
+    @bounded_jit(free=["H", "GROUP", "T", "S", "D", "DV", "window", "sinks"], units=["sqd", "skd", "svd", "sod"])
     def _attn_fwd(Q, K, V, O, LSE,
                   sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, sot, sod,
                   H, GROUP, T, S, D, DV, qk_scale, window, sinks,
@@ -277,7 +278,7 @@ if HAVE_TRITON:
         lse = tl.where(empty, float("-inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
         tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=offs_m < T)
 
-    @triton.jit
+    @bounded_jit(free=["H", "T", "DV"], units=["sod", "sdd"])
     def _attn_bwd_delta(O, DO, DELTA, sob, soh, sot, sod, sdb, sdh, sdt, sdd, H, T, DV,
                         BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
         pid_m = tl.program_id(0)
@@ -324,7 +325,8 @@ if HAVE_TRITON:
         dk += tl.dot(_operand(dst, DTYPE, EMULATE), q, input_precision=DOT_PREC)
         return dk, dv
 
-    @triton.jit
+    @bounded_jit(free=["H", "HKV", "GROUP", "T", "S", "D", "DV", "window", "sinks"],
+                 units=["sqd", "skd", "svd", "sdd", "s_dkd", "s_dvd"])
     def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
                        sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
                        s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd,
@@ -424,7 +426,8 @@ if HAVE_TRITON:
         dq += tl.dot(_operand(ds, DTYPE, EMULATE), k, input_precision=DOT_PREC)
         return dq
 
-    @triton.jit
+    @bounded_jit(free=["H", "GROUP", "T", "S", "D", "DV", "window", "sinks"],
+                 units=["sqd", "skd", "svd", "sdd", "s_dqd"])
     def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
                      sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
                      s_dqb, s_dqh, s_dqt, s_dqd,

@@ -59,7 +59,16 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    bounded_jit,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+    triton,
+)
 
 __all__ = ["fft_conv", "s4d_kernel"]
 
@@ -79,7 +88,7 @@ if HAVE_TRITON:
         mag = tl.math.exp2(offs_l.to(tl.float32)[:, None] * rate[None, :])
         return mag * c, mag * s
 
-    @triton.jit
+    @bounded_jit(free=["L"], units=["skl"])
     def _s4d_fwd(WR, WI, RATE, TURNS, K, L, N2, skh, skl, TILES: tl.constexpr, BLOCK_L: tl.constexpr,
                  BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
         """K over one chunk of TILES * BLOCK_L positions l = l0 + t BLOCK_L + j of channel h:
@@ -110,7 +119,7 @@ if HAVE_TRITON:
         pos = base[:, None] + offs_j[None, :]
         tl.store(K + h * skh + pos.to(tl.int64) * skl, _to_store(2.0 * acc, DTYPE, EMULATE), mask=pos < L)
 
-    @triton.jit
+    @bounded_jit(free=["L", "NCHUNK"], units=["sgl"])
     def _s4d_bwd(G, RATE, TURNS, PART, L, N2, NCHUNK, sgh, sgl, TILES: tl.constexpr, BLOCK_L: tl.constexpr,
                  BLOCK_N: tl.constexpr, EMULATE: tl.constexpr):
         """Partial transposed Vandermonde sums over one chunk: PART[k, h, chunk, n] for k = 0..3 = Re S, Im S,

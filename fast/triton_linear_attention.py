@@ -79,6 +79,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    bounded_jit,
     device_function,
     interpreting,
     launch,
@@ -123,7 +124,7 @@ if HAVE_TRITON:
         dmat = tl.exp(tl.where(causal, (cum[:, None] - cum[None, :]).to(tl.float32), float("-inf")))
         return dmat, tl.exp(cum.to(tl.float32)), tl.exp((last - cum).to(tl.float32)), tl.exp(last.to(tl.float32))
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT"])
     def _fwd_h(K_, V_, G_, SLOPE, H0, HS, HT, T, H, K, V, NT,
                GATE: tl.constexpr, USE_H0: tl.constexpr, STORE_HT: tl.constexpr, BT: tl.constexpr,
                BK: tl.constexpr, BV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -162,7 +163,7 @@ if HAVE_TRITON:
         if STORE_HT:
             tl.store(HT + i_bh * K * V + kv_offs, state, mask=kv_mask)
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT"])
     def _fwd_o(Q, K_, V_, G_, SLOPE, HS, O, scale, T, H, K, V, NT,
                GATE: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -203,7 +204,7 @@ if HAVE_TRITON:
         o += tl.dot(_operand(a, DTYPE, EMULATE), vv, input_precision=DOT_PREC)
         tl.store(O + tv_offs, _to_store(o * scale, DTYPE, EMULATE), mask=tv_mask)
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT"])
     def _bwd_dh(Q, DO, G_, SLOPE, DHT, DHS, DH0, scale, T, H, K, V, NT,
                 GATE: tl.constexpr, STORE_DH0: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
                 BV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -240,7 +241,7 @@ if HAVE_TRITON:
         if STORE_DH0:
             tl.store(DH0 + i_bh * K * V + kv_offs, dh, mask=kv_mask)
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT"])
     def _bwd_dqk(Q, K_, V_, G_, SLOPE, DO, HS, DHS, DQ, DK, DV, DGP, scale, T, H, K, V, NT,
                  GATE: tl.constexpr, STORE_DG: tl.constexpr, FUSE_DV: tl.constexpr, BT: tl.constexpr,
                  BK: tl.constexpr, BV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -307,7 +308,7 @@ if HAVE_TRITON:
             dgp = tl.sum(q.to(tl.float32) * dq - k.to(tl.float32) * dk, axis=1)
             tl.store(DGP + (i_k * tl.num_programs(2) + i_bh) * T + t0 + offs_t, dgp, mask=t_ok)
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT"])
     def _bwd_dv(Q, K_, G_, SLOPE, DO, DHS, DV, scale, T, H, K, V, NT,
                 GATE: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                 EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -345,7 +346,7 @@ if HAVE_TRITON:
         dv = tl.dot(at, do, input_precision=DOT_PREC) + tl.dot(kd, dhs, input_precision=DOT_PREC)
         tl.store(DV + tv_offs, _to_store(dv, DTYPE, EMULATE), mask=tv_mask)
 
-    @triton.jit
+    @bounded_jit(free=["T", "H", "NT", "NK"])
     def _bwd_dg(DGP, EXTRA, DG, T, H, NT, NK, BT: tl.constexpr, EMULATE: tl.constexpr):
         """dg_r = sum_{t >= r} dL/dG_t, with sum(S_T (.) dS_T) added at t = T - 1: a reverse cumsum over the
         chunks (masked row sums within a chunk, a float32 carry across chunks); DGP holds NK partial sums."""

@@ -41,7 +41,16 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    bounded_jit,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+    triton,
+)
 
 __all__ = ["rope", "rope_qk"]
 
@@ -79,7 +88,7 @@ if HAVE_TRITON:
                 tail = tl.load(xrow + (R + offs_x[None, :]) * sxd, mask=mt)
                 tl.store(yrow + (R + offs_x[None, :]) * syd, tail, mask=mt)
 
-    @triton.jit
+    @bounded_jit(free=["T", "HQ", "HK", "offset", "HEADS_PER_PROG"], units=["sqd", "skd", "sqod", "skod", "spt"])
     def _rope_kernel(Q, K, QO, KO, POS, TURNS,
                      sqb, sqh, sqt, sqd, skb, skh, skt, skd, sqob, sqoh, sqot, sqod, skob, skoh, skot, skod,
                      spb, spt, T, HQ, HK, HALF, R, DTAIL, offset, HEADS_PER_PROG,
@@ -144,7 +153,9 @@ def _launch(q: torch.Tensor, k: torch.Tensor | None, qo: torch.Tensor, ko: torch
     assert ko_ is not None
     half = cfg.r // 2
     emulate = interpreting()
-    block_p = max(_pow2(half), 2)
+    # on the GPU, tiles from size buckets (>= 16, masked) so that a campaign over head dims compiles a bounded set
+    floor = 2 if emulate else 16
+    block_p = max(_pow2(half), floor)
     if emulate:
         block_t, hpp = min(64, _pow2(T)), HQ + HK  # few big programs: the interpreter pays per program
     else:
@@ -161,7 +172,7 @@ def _launch(q: torch.Tensor, k: torch.Tensor | None, qo: torch.Tensor, ko: torch
            dtail, int(cfg.offset), hpp,
            INTERLEAVED=cfg.layout == "interleaved", INVERSE=inverse, HAS_POS=pos is not None,
            COPY_TAIL=copy_tail and dtail > 0, BLOCK_T=block_t, BLOCK_P=block_p,
-           BLOCK_TAIL=max(_pow2(dtail), 2), EMULATE=emulate)
+           BLOCK_TAIL=max(_pow2(dtail), floor), EMULATE=emulate)
 
 
 def _apply(q: torch.Tensor, k: torch.Tensor | None, pos: torch.Tensor | None, cfg: _Cfg, inverse: bool,

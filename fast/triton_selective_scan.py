@@ -64,7 +64,16 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    bounded_jit,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+    triton,
+)
 
 __all__ = ["selective_scan"]
 
@@ -134,7 +143,8 @@ if HAVE_TRITON:
             dt = x
         return u, x, dt
 
-    @triton.jit
+    @bounded_jit(free=["d", "n", "L", "n_rows", "cpg_b", "cpg_c", "n_chunks"],
+                 units=["s_ul", "s_dl", "s_an", "s_bl", "s_cl", "s_zl", "s_D", "s_bias", "s_ol"])
     def _scan_fwd(U, DL, A, B, C, Dp, Z, BIAS, OUT, LAST, HCK, SCR,
                   s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an, s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl,
                   s_zb, s_zd, s_zl, s_D, s_bias, s_ob, s_od, s_ol,
@@ -225,7 +235,8 @@ if HAVE_TRITON:
             tl.store(o_rows + offs_t[None, :] * s_ol, _to_store(y, OUT.dtype.element_ty, EMULATE), mask=mt)
         tl.store(LAST + rows[:, None] * n + offs_n[None, :], h.to(LAST.dtype.element_ty), mask=m2)
 
-    @triton.jit
+    @bounded_jit(free=["d", "n", "L", "n_rows", "cpg_b", "cpg_c", "n_chunks"],
+                 units=["s_ul", "s_dl", "s_an", "s_bl", "s_cl", "s_zl", "s_D", "s_bias", "s_gl"])
     def _scan_bwd(U, DL, A, B, C, Dp, Z, BIAS, GOUT, GLAST, HCK, SCR, WS,
                   DU, DDL, DZ, DA_P, DB_P, DC_P, DD_P, DBIAS_P,
                   s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an, s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl,
@@ -432,9 +443,12 @@ class _Geometry:
                  softplus: bool, block_d: int | None, chunk: int | None) -> None:
         self.b, self.d, self.L = u.shape
         self.n = A.shape[1]
-        self.bn = _pow2(self.n)
         self.rows = self.b * self.d
         self.emulate = interpreting()
+        # GPU tiles come from size buckets, not raw sizes, so a campaign over n, d and L compiles a bounded set:
+        # BLOCK_N >= 16 (masked), BLOCK_D fixed per BLOCK_N (UNIFORM when it divides the channels of a group),
+        # CHUNK = 64 (masked tail)
+        self.bn = _pow2(self.n) if self.emulate else max(16, _pow2(self.n))
         self.f64 = u.dtype == torch.float64
         self.acc = tl.float64 if self.f64 else tl.float32
         self.softplus = softplus
@@ -453,11 +467,11 @@ class _Geometry:
         elif self.emulate:  # few, wide programs: the interpreter's cost is per operation, not per element
             bd = min(64, _pow2(self.rows))
         else:
-            bd = min(16 if self.bn <= 16 else 8, _pow2_divisor(span))
+            bd = 16 if self.bn <= 16 else 8
         self.bd = bd
         self.uniform = span % bd == 0
         self.n_blocks = triton.cdiv(self.rows, bd)
-        self.chunk = chunk or min(64, _pow2(self.L))
+        self.chunk = chunk or (min(64, _pow2(self.L)) if self.emulate else 64)
         self.n_chunks = triton.cdiv(self.L, self.chunk)
         self.num_warps = 4 if self.bd * self.bn >= 512 else (2 if self.bd * self.bn >= 128 else 1)
         # the backward holds about twice the live tiles: twice the warps keeps it out of spills (sm_90, ptxas:

@@ -72,7 +72,15 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, launch, require_kernel_device, require_triton, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    bounded_jit,
+    interpreting,
+    launch,
+    require_kernel_device,
+    require_triton,
+    tl,
+)
 
 __all__ = ["chunk_scan", "ssd_scan"]
 
@@ -86,7 +94,7 @@ if HAVE_TRITON:
     # re-patched per call), so loads, stores and decays are written inline; only dot-operand rounding
     # (flash_attention._operand) is a helper call.
 
-    @triton.jit
+    @bounded_jit(free=["sdl", "H", "L", "Q", "LP"], units=["sdh"])
     def _cumsum_kernel(DT, A, BIAS, DTP, CS, sdb, sdl, sdh, H, L, Q, LP,
                        DT_PATH: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_BIAS: tl.constexpr,
                        BLOCK_Q: tl.constexpr, IDX: tl.constexpr):
@@ -115,7 +123,7 @@ if HAVE_TRITON:
             a = v
         tl.store(CS + base + offs, tl.cumsum(a.to(tl.float64), 0), mask=offs < Q)
 
-    @triton.jit
+    @bounded_jit(free=["H", "HPG", "L", "Q", "LP", "NC"], units=["sup", "svn"])
     def _chunk_state_kernel(U, V, DTP, CS, OUT, sub, sul, suh, sup, svb, svl, svh, svn,
                             H, HPG, L, Q, LP, NC, P, N,
                             REVERSE: tl.constexpr, HAS_DT: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -158,7 +166,7 @@ if HAVE_TRITON:
         out = OUT + ((bh.to(tl.int64) * NC + c) * P + offs_p[:, None]) * N + offs_n[None, :]
         tl.store(out, acc, mask=(offs_p[:, None] < P) & (offs_n[None, :] < N))
 
-    @triton.jit
+    @bounded_jit(free=["NC", "Q", "LP"])
     def _state_pass_kernel(ST, CS, H0, FIN, HIN, DTOT, NC, Q, LP, PN,
                            HAS_H0: tl.constexpr, REVERSE: tl.constexpr, BLOCK: tl.constexpr, IDX: tl.constexpr):
         """Forward: ST holds S_c, is overwritten by the state entering chunk c; FIN = final state.
@@ -188,7 +196,7 @@ if HAVE_TRITON:
             h = e * h + s
         tl.store(FIN + bh * PN + offs, h, mask=m)
 
-    @triton.jit
+    @bounded_jit(free=["H", "HPG", "L", "Q", "LP", "NC", "NMB"], units=["sxp", "sbn", "scn", "sdh"])
     def _scan_fwd_kernel(X, B, C, DTP, CS, HIN, D, Z, Y, YPRE,
                          sxb, sxl, sxh, sxp, sbb, sbl, sbh, sbn, scb, scl, sch, scn, sdh,
                          H, HPG, L, Q, LP, NC, NMB, P, N,
@@ -266,7 +274,7 @@ if HAVE_TRITON:
                 acc = _rne_bf16(acc)
         tl.store(Y + yoff, acc.to(DTYPE), mask=mask_mp)
 
-    @triton.jit
+    @bounded_jit(free=["R", "HP"], units=["sdh"])
     def _gate_bwd_kernel(DY, Z, YPRE, X, D, DYB, DZ, DDP, R, HP, P, sdh,
                          HAS_Z: tl.constexpr, HAS_D: tl.constexpr, D_HDIM: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_P: tl.constexpr, EMULATE: tl.constexpr):
@@ -297,7 +305,7 @@ if HAVE_TRITON:
             x = tl.load(X + off, mask=mask, other=0.0).to(tl.float32)
             tl.store(DDP + (pid * tl.num_programs(1) + h) * P + offs_p, tl.sum(dy * x, 0), mask=offs_p < P)
 
-    @triton.jit
+    @bounded_jit(free=["H", "HPG", "L", "Q", "LP", "NC", "NMB"], units=["sxp", "sbn", "scn"])
     def _bwd_dc_kernel(DY, X, B, C, DTP, CS, HIN, DCH, DAP,
                        sxb, sxl, sxh, sxp, sbb, sbl, sbh, sbn, scb, scl, sch, scn,
                        H, HPG, L, Q, LP, NC, NMB, P, N,
@@ -370,7 +378,7 @@ if HAVE_TRITON:
         tl.store(DCH + ((b * L + t0 + offs_m[:, None]) * H + h) * N + offs_n[None, :], dc,
                  mask=vm[:, None] & (offs_n[None, :] < N))
 
-    @triton.jit
+    @bounded_jit(free=["H", "HPG", "L", "Q", "LP", "NC", "NMB"], units=["sxp", "sbn", "scn", "sdh"])
     def _bwd_dxdb_kernel(DY, X, B, C, D, DTP, CS, DS, DX, DBH, QS, DDTX,
                          sxb, sxl, sxh, sxp, sbb, sbl, sbh, sbn, scb, scl, sch, scn, sdh,
                          H, HPG, L, Q, LP, NC, NMB, P, N,
@@ -455,7 +463,7 @@ if HAVE_TRITON:
         tl.store(DBH + ((b * L + t0 + offs_k[:, None]) * H + h) * N + offs_n[None, :], db,
                  mask=vk[:, None] & (offs_n[None, :] < N))
 
-    @triton.jit
+    @bounded_jit(free=["sdl", "H", "L", "Q", "LP", "NC", "NMB", "NPROG"], units=["sdh"])
     def _da_finish_kernel(DAP, QS, DTOT, DDTX, DTP, DT, A, BIAS, DDT, DAH, sdb, sdl, sdh,
                           H, L, Q, LP, NC, NMB, NPROG,
                           DT_PATH: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_BIAS: tl.constexpr,

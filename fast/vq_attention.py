@@ -69,7 +69,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, interpreting, kernel_device_ok, launch, tl, triton
+from ._triton_env import HAVE_TRITON, bounded_jit, interpreting, kernel_device_ok, launch, tl, triton
 
 __all__ = ["vq_attention", "vq_quantize"]
 
@@ -85,7 +85,7 @@ if HAVE_TRITON:
     from .flash_attention import _Geometry as _FlashGeometry
     from .flash_attention import _operand, _to_store
 
-    @triton.jit
+    @bounded_jit(free=["H", "T", "D", "C"], units=["skd", "scbd", "scmh"])
     def _vq_quantize(K, CB, CN2, CMAX, Z, AMB,
                      skb, skh, skt, skd, scbh, scbc, scbd, scnh, scmh,
                      H, T, D, C, eps_scale,
@@ -132,7 +132,7 @@ if HAVE_TRITON:
         tl.store(Z + out, idx, mask=row_ok)
         tl.store(AMB + out, ((second - best) <= eps).to(tl.int8), mask=row_ok)
 
-    @triton.jit
+    @bounded_jit(free=["H", "T", "DV", "C", "W", "NB"], units=["svd", "sud"])
     def _vq_cache(Z, V, U, CNT,
                   svb, svh, svt, svd, sub, suh, sus, suc, sud, scb, sch, scs,
                   H, T, DV, C, W, NB,
@@ -178,7 +178,7 @@ if HAVE_TRITON:
                      mask=c_ok[:, None] & (offs_dv[None, :] < DV))
             tl.store(Cb + offs_c, cnt, mask=c_ok)
 
-    @triton.jit
+    @bounded_jit(free=["H", "T", "D", "DV", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sod"])
     def _vq_fwd(Q, Z, CB, V, U, CNT, O, LSE,
                 sqb, sqh, sqt, sqd, scbh, scbc, scbd, svb, svh, svt, svd,
                 sub, suh, sus, suc, sud, scb, sch, scs, sob, soh, sot, sod,
@@ -287,7 +287,7 @@ if HAVE_TRITON:
         lse = tl.where(l_i > 0.0, m_i + tl.math.log2(tl.where(l_i > 0.0, l_i, 1.0)), float("-inf"))
         tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=row_ok)
 
-    @triton.jit
+    @bounded_jit(free=["H", "T", "D", "DV", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sdd", "s_dqd"])
     def _vq_bwd_dq(Q, Z, CB, V, U, CNT, DO, LSE, DELTA, DQ,
                    sqb, sqh, sqt, sqd, scbh, scbc, scbd, svb, svh, svt, svd,
                    sub, suh, sus, suc, sud, scb, sch, scs, sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd,

@@ -1,0 +1,151 @@
+"""The number of Triton compilations a GPU campaign triggers, proved without a GPU.
+
+A GPU compiles one binary per distinct *specialisation* of a kernel launch (constexpr values, launch options,
+argument types and Triton's integer/pointer classes: equal to 1, divisible by 16, neither).  On the H200 the ci
+``pytest -m gpu`` sat in compilation because every random size of a ``check()`` campaign made new ones (1313 in
+one ci campaign of our kernels, counted as below before :func:`veriformer.fast._triton_env.bounded_jit`).  These
+tests record the launches of the same campaigns in compiled mode (``TRITON_INTERPRET=0`` in a subprocess; nothing
+runs) and count the distinct specialisation keys exactly as Triton's JIT computes them
+(``native_specialize_impl``), via :func:`veriformer.fast._triton_env.campaign_specialisations`.
+
+Budgets (ci profile, seed 0, float16 + bfloat16 + float32, gradients): per kernel the product of what the campaign
+really varies — dtype (3) x feature flags drawn (causal / window, gate / initial state, D / z / bias / softplus...)
+x head-dim bucket (powers of two >= 16) x implementation variant (pointer / TMA) — never a length; measured
+429 in total (flash attention 121 of them, shared by the pointer and TMA checks).  A change that makes a length,
+a stride or a raw size reach a specialisation again breaks these numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests._helpers import compile_in_subprocess
+
+pytest.importorskip("triton")
+
+# kernel -> most compilations in one ci campaign of every implementation that uses it (measured value in comments)
+BUDGET: dict[str, int] = {
+    "_attn_fwd": 40, "_attn_bwd_dkdv": 44, "_attn_bwd_dq": 40, "_attn_bwd_delta": 10,  # 36, 40, 36, 9
+    "_rope_kernel": 64,  # 60: 3 layouts x forward/inverse x tail copy x rotary buckets x dtypes
+    "_fwd_h": 26, "_fwd_o": 8, "_bwd_dh": 14, "_bwd_dqk": 8, "_bwd_dv": 8, "_bwd_dg": 4,  # 24, 6, 12, 6, 6, 3
+    "_vq_quantize": 4, "_vq_cache": 8, "_vq_fwd": 8, "_vq_bwd_dq": 8,  # 3, 6, 6, 6
+    "_scan_fwd": 36, "_scan_bwd": 36,  # 33, 33: D / z / bias / softplus / B, C kinds drawn per case
+    "_cumsum_kernel": 14, "_chunk_state_kernel": 10, "_state_pass_kernel": 12, "_scan_fwd_kernel": 23,  # 12 9 11 21
+    "_gate_bwd_kernel": 16, "_bwd_dc_kernel": 7, "_bwd_dxdb_kernel": 13, "_da_finish_kernel": 14,  # 15 6 12 12
+    "_s4d_fwd": 4, "_s4d_bwd": 4,  # 3, 3
+}
+TOTAL_BUDGET = 450  # measured 429
+
+_CAMPAIGN = r"""
+import json
+from veriformer.fast._triton_env import campaign_specialisations
+print("JSON" + json.dumps(campaign_specialisations()))
+"""
+
+
+@pytest.fixture(scope="module")
+def campaign() -> dict[str, object]:
+    out = compile_in_subprocess(_CAMPAIGN, timeout=300)
+    return json.loads(out.split("JSON", 1)[1])
+
+
+def test_every_implementation_launches_kernels(campaign: dict[str, object]) -> None:
+    from veriformer.fast._triton_env import OUR_IMPLEMENTATIONS
+
+    per_impl = campaign["per_implementation"]
+    assert isinstance(per_impl, dict)
+    assert sorted(per_impl) == sorted(f"{op}:{name}" for op, name in OUR_IMPLEMENTATIONS)
+    assert all(n > 0 for n in per_impl.values()), per_impl
+    assert int(campaign["launches"]) > 1000  # type: ignore[call-overload]
+
+
+def test_ci_campaign_compilations_within_budget(campaign: dict[str, object]) -> None:
+    per_kernel = campaign["per_kernel"]
+    assert isinstance(per_kernel, dict)
+    assert set(per_kernel) == set(BUDGET), sorted(set(per_kernel) ^ set(BUDGET))
+    over = {k: (n, BUDGET[k]) for k, n in per_kernel.items() if n > BUDGET[k]}
+    assert not over, f"kernels over their compile budget (count, budget): {over}"
+    assert campaign["total"] == sum(per_kernel.values()) <= TOTAL_BUDGET, campaign["total"]
+
+
+_LENGTHS = r"""
+import json, torch
+from veriformer import fast
+from veriformer.fast._triton_env import recorded_launches, specialisations, specialisation_key
+
+def rand(*s, dtype=torch.bfloat16):
+    return torch.randn(*s).to(dtype).requires_grad_()
+
+def fwd_bwd(out, wrt):
+    outs = [o for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, torch.Tensor) and o.requires_grad]
+    torch.autograd.grad(outs, wrt, [torch.ones_like(o) for o in outs], allow_unused=True)
+
+res = {}
+for name in ("attention", "linear", "selective", "ssd", "rope"):
+    per_t, union = [], set()
+    for T in (1000, 1024, 1537, 2048, 4096):
+        with recorded_launches() as rec:
+            if name == "attention":
+                q, k, v = (rand(1, 2, T, 64) for _ in range(3))
+                fwd_bwd(fast.attention(q, k, v, causal=True), [q, k, v])
+            elif name == "linear":
+                q, k, v = (rand(1, T, 2, 64) for _ in range(3))
+                g = (-0.1 * torch.rand(1, T, 2)).requires_grad_()
+                fwd_bwd(fast.chunk_linear_attention(q, k, v, g=g), [q, k, v, g])
+            elif name == "selective":
+                u, dl = rand(1, 64, T), rand(1, 64, T)
+                A = (-torch.rand(64, 16) - 0.5).requires_grad_()
+                B, C = rand(1, 16, T), rand(1, 16, T)
+                fwd_bwd(fast.selective_scan(u, dl, A, B, C, delta_softplus=True), [u, dl, A, B, C])
+            elif name == "ssd":
+                x = rand(1, T, 2, 64)
+                dt = torch.rand(1, T, 2).requires_grad_()
+                A = (-torch.rand(2) - 1.0).requires_grad_()
+                B, C = rand(1, T, 1, 64), rand(1, T, 1, 64)
+                fwd_bwd(fast.chunk_scan(x, dt, A, B, C, 64), [x, dt, A, B, C])
+            else:
+                q, k = rand(1, 4, T, 128), rand(1, 2, T, 128)
+                fwd_bwd(fast.rope_qk(q, k, torch.arange(T), base=10000.0), [q, k])
+        keys = {specialisation_key(r) for r in rec}
+        per_t.append(len(keys))
+        union |= keys
+    res[name] = [per_t, len(union), specialisations([r for r in rec])]
+print("JSON" + json.dumps(res))
+"""
+
+
+def test_sequence_lengths_share_one_compilation_per_kernel() -> None:
+    """Forward + backward at T = 1000, 1024, 1537, 2048, 4096 (bf16, GPU-sized): the kernels of attention, chunked
+    linear attention, selective scan, SSD and RoPE compile for the first length and never again (lengths are never
+    specialised, tiles do not follow the raw length, strides that scale with T stay divisible by 16); at most two
+    binaries per kernel (chunked linear attention's state kernel runs with and without the final state)."""
+    res = json.loads(compile_in_subprocess(_LENGTHS, timeout=300).split("JSON", 1)[1])
+    assert set(res) == {"attention", "linear", "selective", "ssd", "rope"}
+    for family, (per_t, union, per_kernel) in res.items():
+        assert per_t[0] > 0 and union == per_t[0], (family, per_t, union)
+        assert all(n <= 2 for n in per_kernel.values()), (family, per_kernel)
+
+
+_VARIANTS = r"""
+import torch
+from veriformer.fast import flash_attention as fa
+from veriformer.fast._triton_env import recorded_launches, specialisation_key
+with recorded_launches() as rec:
+    for D in (64, 72, 64):  # 72: rows not 16-element aligned -> the generic binary; 64 again -> the first one
+        q, k, v = (torch.randn(1, 2, 1024, D).bfloat16() for _ in range(3))
+        fa.attention(q, k, v, causal=True)
+    q, k, v = (torch.randn(1, 1, 8, 64).bfloat16() for _ in range(3))  # small launch -> generic
+    fa.attention(q, k, v, causal=True)
+gen = [r.kernel is fa._attn_fwd.generic for r in rec]
+keys = [specialisation_key(r) for r in rec]
+print("GEN", gen, keys[0] == keys[2], keys[1] == keys[0])
+"""
+
+
+def test_canonical_and_generic_variants() -> None:
+    """A launch whose strides are all divisible by 16 takes the specialised binary; a head dim of 72 (row stride
+    not a multiple of 16) and a small launch take the unspecialised ``generic`` one; equal classes share a key."""
+    out = compile_in_subprocess(_VARIANTS, timeout=300)
+    assert out.split("GEN", 1)[1].split() == ["[False,", "True,", "False,", "True]", "True", "False"], out
