@@ -456,6 +456,7 @@ def _plots(rep: dict[str, Any]) -> list[tuple[str, str, str]]:
             ax.tick_params(labelsize=7)
             ax.grid(True, which="major", alpha=0.3)
         axes[0][0].set_ylabel("max abs error vs fp64 oracle", fontsize=8)
+        fig.tight_layout()
         if handles:
             fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(0.995, 0.5),
                        fontsize=7, frameon=False)
@@ -551,7 +552,7 @@ td.pass{color:#1a7f37;font-weight:600}td.fail{color:#fff;background:#c62828;font
 .failure{border-left:4px solid #c62828;background:#fff4f4;padding:6px 10px;margin:8px 0}
 .failure h3{margin:0 0 4px;font-size:14px}
 pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:4px 6px;margin:4px 0;font-size:12px}
-pre.replay{background:#fff;border:1px solid #c62828}
+pre.replay{background:#fff;border:1px solid #c62828}pre.example{color:#444}
 code{font-size:12px}.muted{color:#666}td.note{color:#666;font-size:11px;max-width:420px}td.muted{font-size:11px}
 input.filter{font-size:13px;padding:3px 6px;width:320px;margin:4px 0}
 figure{margin:10px 0}figcaption{color:#555;font-size:12px}img{max-width:100%}
@@ -601,12 +602,16 @@ def to_html(rep: dict[str, Any], markdown: str | None = None) -> str:
     if not fails:
         part.append("<p class='muted'>None: every law passed, every mutant was caught by every declared catcher, "
                     "every implementation check passed.</p>")
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
     for f in fails:
-        part.append(f"<div class='failure'><h3>{_e(f['kind'])} <code>{_e(f['name'])}</code> "
-                    f"<span class='muted'>({_e(f['where'])})</span></h3><pre>{_e(f['message'])}</pre>" +
-                    (f"<pre>{_e(f['example'])}</pre>" if f["example"] else "") +
-                    (f"<div>replay:</div><pre class='replay'>{_e(f['replay'])}</pre>" if f["replay"] else "") +
-                    "</div>")
+        groups.setdefault((f["kind"], f["name"]), []).append(f)
+    for (kind, name), fs in groups.items():
+        msgs = "".join(f"<pre><b>{_e(f['where'])}</b>: {_e(f['message'])}</pre>" for f in fs)
+        examples = "".join(f"<pre class='example'>{_e(' '.join(x.split()))}</pre>"
+                           for x in dict.fromkeys(f["example"] for f in fs) if x)
+        replays = "".join(f"<pre class='replay'>{_e(x)}</pre>" for x in dict.fromkeys(f["replay"] for f in fs) if x)
+        part.append(f"<div class='failure'><h3>{_e(kind)} <code>{_e(name)}</code></h3>{msgs}{examples}"
+                    + (f"<div>replay:</div>{replays}" if replays else "") + "</div>")
     # closest to failing
     closest = _closest(rep)
     has_bits = any(r["bits_lost"] is not None for r in closest)
