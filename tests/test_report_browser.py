@@ -1,6 +1,7 @@
 """The HTML report in a real browser: headless Chromium (Debian's ``chromium``) loads a small report with a
 deliberately failing check and must show the verdict, the counts and the failure's replay line, run the page's
-script, and log nothing to the console.  Skipped where no Chromium is installed (CI installs it: ``.ci/run``)."""
+script, and log nothing to the console.  Those tests skip where no Chromium is installed (CI installs it:
+``.ci/run``).  The rest render hand-made report dicts (older and newer figure sets) without a browser."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import pytest
 import torch
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium); "
-                                                         ".ci/run installs it so CI runs this test")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install "
+                                                             "chromium); .ci/run installs it so CI runs this test")
 
 
 def rope_off_by_one(x: torch.Tensor, positions: torch.Tensor, *, base: float) -> torch.Tensor:
@@ -64,6 +65,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return out, _report(out)
 
 
+@needs_chromium
 def test_console_capture_sees_errors(tmp_path: Path) -> None:
     """The console check below can fail: a page that throws is seen in Chromium's log."""
     page = tmp_path / "probe.html"
@@ -72,6 +74,7 @@ def test_console_capture_sees_errors(tmp_path: Path) -> None:
     assert any("Uncaught ReferenceError" in ln for ln in _console_lines(r.stderr)), r.stderr[-3000:]
 
 
+@needs_chromium
 def test_report_in_headless_chromium(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     out, rep = report
     assert not rep["passed"]
@@ -99,6 +102,7 @@ def test_report_in_headless_chromium(report: tuple[Path, dict[str, Any]], tmp_pa
     assert _console_lines(r.stderr) == [], _console_lines(r.stderr)
 
 
+@needs_chromium
 def test_verdict_visible_at_the_top(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     """Screenshot at 1400 x 2000: the red FAILED badge is in the first 150 px, and the page is not blank."""
     from PIL import Image
@@ -117,3 +121,62 @@ def test_verdict_visible_at_the_top(report: tuple[Path, dict[str, Any]], tmp_pat
     colours = len(np.unique(np.asarray(im.resize((350, 500))).reshape(-1, 3), axis=0))
     assert colours > 50
     assert json.loads((out / "conformance.json").read_text())["passed"] is False
+
+
+def _synthetic(*, extra: bool, failing: bool) -> dict[str, Any]:
+    """A hand-made report dict: one check (two dtypes), one law, one mutant; ``extra`` adds figures newer
+    CheckResults carry (a per-dtype ``max_bits_lost``, per-verdict ``bits_lost``, a ``coverage`` summary)."""
+    def per(passed: bool, margin: float) -> dict[str, Any]:
+        d = {"cases": 3, "passed": passed, "max_ratio": 1.5, "max_margin": margin, "max_abs": 1e-3, "max_ulp": 4.0,
+             "rel_rms": 1e-4, "baseline_max_abs": 1e-3, "baseline_max_ulp": 2.0}
+        return {**d, "max_bits_lost": 2.5} if extra else d
+
+    verdict = {"output": "out", "margin": 0.7, "candidate": {"max_abs": 1e-3, **({"bits_lost": 2.5} if extra
+                                                                                  else {})}}
+    check = {"name": "my_kernel", "op": "rope", "grad": False, "passed": not failing, "note": "",
+             "per_dtype": {"float16": per(True, 0.3), "float32": per(not failing, 7.0 if failing else 0.7)},
+             "cases": [{"dtype": "float32", "verdicts": [verdict]}],
+             "failures": {"float32": {"message": "CaseFailed: out: margin 7", "example": "case=RopeCase(T=3)",
+                                      "replay": "check(my_kernel, 'rope', cases=[RopeCase(T=3)])"}}
+             if failing else {}}
+    if extra:
+        check["coverage"] = {"T": "1-64", "layouts": "half"}
+    return {"environment": {"python": "3.11", "torch": "2.x", "device": "cpu", "profile": "ci", "seed": 0},
+            "seconds": 1.0, "passed": not failing, "checks": [check],
+            "laws": [{"name": "rope.composition", "kind": "exact", "passed": True, "n_cases": 5, "source": "s",
+                      "worst": {"what": "R R == R", "margin": 0.01, "max_abs": 1e-16}}],
+            "mutants": [{"name": "rope.bad", "target": "rope", "killed": True, "description": "d",
+                         "caught": {"rope.composition": True}}],
+            "kill_matrix": {"targets": ["rope.composition"], "rows": []}, "tolerances": [], "length_sweep": []}
+
+
+def test_markdown_top_block_and_failures() -> None:
+    from veriformer.report import to_markdown
+
+    md = to_markdown(_synthetic(extra=False, failing=True))
+    head = md.splitlines()[:5]
+    assert head[0] == "# veriformer conformance report — FAILED"
+    assert "laws 1/1 passed · mutants 1/1 killed · implementation checks 0/1 passed (1/2 implementation x dtype)" \
+        in head[2] and "1 failure(s)" in head[2]
+    assert head[4].startswith("python 3.11 · torch 2.x · device cpu · profile ci · seed 0 · wall time 1.0 s")
+    failures = md.index("## Failures")
+    assert failures < md.index("## Laws")
+    assert "replay: `check(my_kernel, 'rope', cases=[RopeCase(T=3)])`" in md[failures:]
+    assert "| `rope.bad` | rope | yes | rope.composition | — | d |" in md
+    assert "## Failures" not in to_markdown(_synthetic(extra=False, failing=False))
+
+
+def test_html_colours_margins_and_adapts_to_the_figures_present() -> None:
+    from veriformer.report import to_html
+
+    old = to_html(_synthetic(extra=False, failing=True))
+    assert "<span class='verdict FAILED' id='verdict'>FAILED</span>" in old
+    assert "<td class='num bad'>7</td>" in old and "<td class='num warn'>" not in old
+    assert "<td class='num good'>0.3</td>" in old and "<td class='fail'>FAIL</td>" in old
+    assert "<pre class='replay'>check(my_kernel, &#x27;rope&#x27;, cases=[RopeCase(T=3)])</pre>" in old
+    assert "bits lost" not in old and "coverage" not in old
+    new = to_html(_synthetic(extra=True, failing=False))
+    assert "<span class='verdict PASSED' id='verdict'>PASSED</span>" in new
+    assert "<td class='num warn'>0.7</td>" in new
+    assert "<th>max bits lost</th>" in new and "<th>bits lost</th>" in new
+    assert "<th>coverage</th>" in new and "T: 1-64, layouts: half" in new
