@@ -6,6 +6,12 @@ means ours is faster), TFLOP/s and the fraction of the bf16 matmul rate measured
 runs twice: with its default pointer loads and with the TMA loads (``config_override(..., TMA=1)``).
 ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math) so tests can call it.
 
+Rows stream as measured (``benchmarks/_roofline.py``: :class:`Bench`), implementation by implementation: ours
+and the SDPA backends at every T first, FlexAttention (``torch.compile``, one static compilation per shape and
+mode) last; the ``compile s`` column is each first call.  SDPA's MATH backend materialises the T x T scores: it
+runs only up to ``--math-max-T`` (a row says it was skipped beyond).  ``--call-timeout`` bounds every first call
+and timing, ``--budget`` the whole script.
+
 FLOP count (FlashAttention convention): forward ``4 B H T S D`` times the visible fraction (about 1/2
 causal), backward 2.5 times the forward.
 """
@@ -21,13 +27,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import Attn, sdpa_causal, triton_flash_causal
-from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Impl, add_bench_args, main_of, measure_ceilings
 
 
 def _flex() -> Attn:
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
-    compiled = torch.compile(flex_attention)
+    compiled = torch.compile(flex_attention, dynamic=False)
     masks: dict[tuple[int, int, str], Any] = {}
 
     def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -48,7 +54,7 @@ def _flops(B: int, H: int, T: int, S: int, D: int, mode: str) -> float:
 
 
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    """Parse ``argv``, run the benchmark, print the rows as they are measured; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--T", type=int, nargs="+", default=[1024, 4096, 8192, 16384])
@@ -59,6 +65,8 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     ap.add_argument("--peers", nargs="*", default=None,
                     help="subset of: FLASH_ATTENTION CUDNN_ATTENTION EFFICIENT_ATTENTION MATH flex")
+    ap.add_argument("--math-max-T", type=int, default=4096, help="longest T of the O(T^2)-memory MATH backend")
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     if args.smoke:
@@ -70,19 +78,24 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         device, Ts, B, H, D, reps = "cuda", args.T, args.B, args.H, args.D, 100
         peers = args.peers if args.peers is not None else ["FLASH_ATTENTION", "CUDNN_ATTENTION",
                                                            "EFFICIENT_ATTENTION", "flex"]
+    bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="attention")
     ceil = measure_ceilings(device, smoke=args.smoke)
-    print(ceil)
-    impls: dict[str, Attn] = {"triton_flash (ours)": triton_flash_causal(),
-                              "triton_flash tma (ours)": triton_flash_causal(tma=True)}
-    for p in peers:
+    bench.out(repr(ceil))
+    impls = [Impl("triton_flash (ours)", triton_flash_causal()), Impl("triton_flash tma (ours)",
+                                                                      triton_flash_causal(tma=True))]
+    for p in sorted(peers, key=lambda p: p == "flex"):  # flex (torch.compile) last
+        name = f"sdpa:{p}" if p != "flex" else "flex_attention"
         try:
-            impls[f"sdpa:{p}" if p != "flex" else "flex_attention"] = _flex() if p == "flex" else sdpa_causal(p)
+            fn = _flex() if p == "flex" else sdpa_causal(p)
         except Exception as exc:  # a peer missing from this torch build
-            print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
-    rows: list[dict[str, Any]] = []
+            impls.append(Impl(name, None, unavailable=f"unavailable: {type(exc).__name__}: {exc}"))
+            continue
+        cap = {"max_len": args.math_max_T,
+               "skip_note": f"skipped: O(T^2) torch baseline beyond T={args.math_max_T}"} if p == "MATH" else {}
+        impls.append(Impl(name, fn, **cap))  # type: ignore[arg-type]
     gen = torch.Generator(device=device).manual_seed(0)
+    cases = []
     for T in Ts:
-        shape = f"B{B} H{H} T{T} D{D}"
         q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
                    for _ in range(3))
         do = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
@@ -91,12 +104,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             tf = _flops(B, H, T, T, D, mode) / (ms * 1e-3) / 1e12
             return {"tflops": tf, "frac": tf / ceil.matmul_tflops}
 
-        rows += [{"shape": shape, **r} for r in time_side_by_side(
-            impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o, device=device,
-            warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
-    print(fmt_table(rows, [*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"),
-                           ("frac", "of matmul", ".2f"), ("diff", "max|o-ours|", ".1e")]))
-    return rows
+        cases.append(Case(f"B{B} H{H} T{T} D{D}", (q, k, v), (q, k, v), do, extra, T))
+    bench.table([*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
+                 ("diff", "max|o-ours|", ".1e")], [c.shape for c in cases], [i.name for i in impls])
+    return bench.run(impls, cases, args.modes)
 
 
 main = main_of(run)

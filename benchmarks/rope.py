@@ -6,6 +6,10 @@ its ``torch.compile`` version.
 time over ours; > 1: we are faster), effective GB/s (bytes of q and k read and written once: the minimum
 traffic) and the fraction of the copy bandwidth measured in the same process.  ``--smoke`` runs a tiny CPU shape
 (Triton interpreter) so tests can call it.
+
+Rows stream as measured (:class:`_roofline.Bench`), ours at every T first and the ``torch.compile`` peer last
+(one static compilation per shape and mode: the ``compile s`` column); ``--call-timeout`` bounds each first
+call and timing, ``--budget`` the script.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Impl, add_bench_args, main_of, measure_ceilings
 
 QK = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -59,7 +63,7 @@ def _hf_style(layout: str) -> QK:
 
 
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    """Parse ``argv``, run the benchmark, print the rows as they are measured; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--T", type=int, nargs="+", default=[1024, 4096, 8192, 16384])
@@ -70,6 +74,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--layout", default="half", choices=["half", "interleaved"])
     ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile peer")
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     if args.smoke:
@@ -78,17 +83,17 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not torch.cuda.is_available():
             ap.error("needs a CUDA device (use --smoke for the CPU check)")
         device, Ts, B, H, D, reps = "cuda", args.T, args.B, args.H, args.D, 100
+    bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="rope")
     ceil = measure_ceilings(device, smoke=args.smoke)
-    print(ceil)
-    impls: dict[str, QK] = {"triton rope_qk (ours)": _ours(args.layout), "eager naive.rope": _eager(args.layout)}
+    bench.out(repr(ceil))
+    impls = [Impl("triton rope_qk (ours)", _ours(args.layout)), Impl("eager naive.rope", _eager(args.layout))]
     if args.layout == "half":
-        impls["eager HF rotate_half"] = _hf_style(args.layout)
+        impls.append(Impl("eager HF rotate_half", _hf_style(args.layout)))
         if not args.smoke and not args.no_compile:
-            impls["compiled HF rotate_half"] = torch.compile(_hf_style(args.layout))
-    rows: list[dict[str, Any]] = []
+            impls.append(Impl("compiled HF rotate_half", torch.compile(_hf_style(args.layout), dynamic=False)))
     gen = torch.Generator(device=device).manual_seed(0)
+    cases = []
     for T in Ts:
-        shape = f"B{B} H{H}+{H} T{T} D{D}"
         q = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
         k = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
         gq, gk = torch.randn_like(q), torch.randn_like(k)
@@ -99,12 +104,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             gbps = nbytes * (1 if mode == "fwd" else 2) / (ms * 1e-3) / 1e9
             return {"gbps": gbps, "frac": gbps / ceil.copy_gbps}
 
-        rows += [{"shape": shape, **r} for r in time_side_by_side(
-            impls, args.modes, args=(q, k, pos), wrt=(q, k), grads=(gq, gk), output=lambda r: r[0],
-            device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
-    print(fmt_table(rows, [*LEAD_COLUMNS, ("gbps", "GB/s", ".1f"),
-                           ("frac", "of copy", ".2f"), ("diff", "max|q-ours|", ".1e")]))
-    return rows
+        cases.append(Case(f"B{B} H{H}+{H} T{T} D{D}", (q, k, pos), (q, k), (gq, gk), extra, T))
+    bench.table([*LEAD_COLUMNS, ("gbps", "GB/s", ".1f"), ("frac", "of copy", ".2f"), ("diff", "max|q-ours|", ".1e")],
+                [c.shape for c in cases], [i.name for i in impls])
+    return bench.run(impls, cases, args.modes, output=lambda r: r[0])
 
 
 main = main_of(run)

@@ -1,13 +1,20 @@
 """Benchmark: our Triton selective scan (Mamba-1) against mamba_ssm's CUDA ``selective_scan_fn`` and the torch
 ``selective_scan_ref`` loop.
 
-``python benchmarks/selective_scan.py`` (GPU) prints, for b=4, d in 2048/4096, n=16, L in 2K/4K/8K, bfloat16 u,
+``python benchmarks/selective_scan.py`` (GPU) prints, for b=4, d=2048, n=16, L in 4K/16K (``--d``, ``--L``), bfloat16 u,
 delta, z and variable B/C [b, n, L] with float32 A, D and delta_bias (Mamba's own dtypes, softplus on, as in
 ``mamba_inner_fn``), forward and forward+backward: milliseconds, the speed-up of ours over each peer, the bytes a
 kernel must move over the copy bandwidth measured in the same process (the memory floor), and the fraction of that
-floor reached.  mamba_ssm is imported if installed (a "not installed" row otherwise); the torch reference loops
-over L in Python, so it runs at the smallest shapes only unless ``--ref-all``.  ``--smoke`` runs a tiny CPU
-shape (Triton interpreter) so tests can call it.
+floor reached.  mamba_ssm is imported if installed (a "not installed" row otherwise).  The torch reference loops
+over L in Python (a few kernel launches per step) and materialises [b, d, L, n] float32 tensors: beyond
+``--ref-max-L`` (default 1024) it is measured on the first ``--ref-max-L`` positions and its time extrapolated
+linearly (the row's note says so; ``--ref-all``: measured at full length).  ``--smoke`` runs a tiny CPU shape
+(Triton interpreter) so tests can call it.
+
+Rows stream as measured (:class:`_roofline.Bench`): ours at every shape first, then mamba, then the reference;
+first calls and timings are bounded by ``--call-timeout``, the script by ``--budget``.  (The 2026-12-04 H200 run
+printed no row in 35 s at L = 4096: the table came at the end, after the full-length reference loop, whose
+forward+backward holds 4096 steps of autograd graph and several GB of [b, d, L, n] tensors.)
 
 Memory floor (bf16 = 2 bytes): forward reads u, delta, z and writes out (4 b d L) and reads B, C (2 b n L);
 the backward reads u, delta, z, dout, writes du, ddelta, dz (7 b d L) and reads B, C, writes dB, dC (4 b n L).
@@ -26,7 +33,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Impl, add_bench_args, main_of, measure_ceilings, prefix_case
 
 Scan = Callable[..., torch.Tensor]
 
@@ -70,41 +77,41 @@ def _inputs(b: int, d: int, n: int, L: int, device: str, dtype: torch.dtype,
 
 
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    """Parse ``argv``, run the benchmark, print the rows as they are measured; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--b", type=int, default=4)
-    ap.add_argument("--d", type=int, nargs="+", default=[2048, 4096])
+    ap.add_argument("--d", type=int, nargs="+", default=[2048])
     ap.add_argument("--n", type=int, default=16)
-    ap.add_argument("--L", type=int, nargs="+", default=[2048, 4096, 8192])
+    ap.add_argument("--L", type=int, nargs="+", default=[4096, 16384])
     ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16", "float32"])
     ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
-    ap.add_argument("--ref-all", action="store_true", help="time the torch reference at every shape (slow)")
+    ap.add_argument("--ref-max-L", type=int, default=1024, help="longest L the torch reference runs at in full")
+    ap.add_argument("--ref-all", action="store_true", help="time the torch reference at full length (slow)")
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     if args.smoke:
-        device, shapes, reps = "cpu", [(1, 4, 4, 32)], 1
+        device, shapes, reps, ref_max = "cpu", [(1, 4, 4, 32)], 1, 16
     else:
         if not torch.cuda.is_available():
             ap.error("needs a CUDA device (use --smoke for the CPU check)")
-        device, reps = "cuda", 100
+        device, reps, ref_max = "cuda", 100, args.ref_max_L
         shapes = [(args.b, d, args.n, L) for d in args.d for L in args.L]
+    bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="selective_scan")
     ceil = measure_ceilings(device, smoke=args.smoke)
-    print(ceil)
-    peers: dict[str, Scan] = {}
-    missing: list[str] = []
+    bench.out(repr(ceil))
+    impls = [Impl("triton_selective_scan (ours)", _ours())]
     try:
-        peers["mamba_ssm selective_scan_fn"] = _mamba()
+        impls.append(Impl("mamba_ssm selective_scan_fn", _mamba()))
     except ImportError as exc:
-        print(f"mamba_ssm selective_scan_fn: not installed ({exc})")
-        missing.append("mamba_ssm selective_scan_fn")
-    rows: list[dict[str, Any]] = []
+        bench.out(f"mamba_ssm selective_scan_fn: not installed ({exc})")
+        impls.append(Impl("mamba_ssm selective_scan_fn", None))
+    impls.append(Impl("torch selective_scan_ref", _reference(), max_len=None if args.ref_all else ref_max,
+                      extrapolate=True))
     gen = torch.Generator(device=device).manual_seed(0)
-    for i, (b, d, n, L) in enumerate(shapes):
-        impls: dict[str, Scan] = {"triton_selective_scan (ours)": _ours(), **peers}
-        if args.smoke or args.ref_all or i == 0:
-            impls["torch selective_scan_ref"] = _reference()
-        shape = f"b{b} d{d} n{n} L{L}"
+    cases = []
+    for b, d, n, L in shapes:
         x = _inputs(b, d, n, L, device, dtype, gen)
         dout = torch.randn(b, d, L, device=device, dtype=dtype, generator=gen)
 
@@ -112,13 +119,12 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             floor = _bytes(b, d, n, L, mode) / (ceil.copy_gbps * 1e9) * 1e3
             return {"floor": floor, "frac": floor / ms}
 
-        rows += [{"shape": shape, **r} for r in time_side_by_side(
-            impls, args.modes, args=x, wrt=x, grads=dout, output=lambda o: o, device=device,
-            warmup=1 if args.smoke else 5, rep=reps, extra=extra)]
-        rows += [{"shape": shape, "impl": m, "note": "not installed"} for m in missing]
-    print(fmt_table(rows, [*LEAD_COLUMNS, ("floor", "floor ms", ".3f"),
-                           ("frac", "of floor", ".2f"), ("diff", "max|o-ours|", ".1e"), ("note", "note", "s")]))
-    return rows
+        case = Case(f"b{b} d{d} n{n} L{L}", x, x, dout, extra, L, cut=lambda o, m: o[..., :m])
+        case.prefix = prefix_case(case, lambda t: t.dim() - 1 if t.dim() >= 3 else None)
+        cases.append(case)
+    bench.table([*LEAD_COLUMNS, ("floor", "floor ms", ".3f"), ("frac", "of floor", ".2f"),
+                 ("diff", "max|o-ours|", ".1e")], [c.shape for c in cases], [i.name for i in impls])
+    return bench.run(impls, cases, args.modes)
 
 
 main = main_of(run)

@@ -10,7 +10,7 @@ and forward+backward (gradients of x, dt, A, B, C):
 * ``torch sequential scan``: ``H_t = e^{dt_t A} H_{t-1} + dt_t x_t B_t^T``, ``y_t = H_t C_t`` in float32, one
   step per token (a Python loop of batched torch ops).  It is *measured on the first --seq-T tokens only*
   (default 1024; its autograd graph keeps a [B, H, P, N] state per step) and its time *extrapolated linearly*
-  to T (the loop is exactly linear in T); the row's impl name says so, and its ``max|y-ours|`` is on that
+  to T (the loop is exactly linear in T); the row's note says so, and its ``max|y-ours|`` is on that
   prefix (causal, so our output's prefix is the same computation).
 
 Floors from ``_roofline`` measured in the same process: the minimum bytes (forward: read x, dt, B, C, write y;
@@ -23,6 +23,11 @@ matmul rate, ``x floor`` = ms / max(byte floor, FLOP floor).  ``--smoke`` runs a
 interpreter) so tests can call it; ``run(argv)`` returns the rows.  After the scan table the script prints
 ``benchmarks/ssm_conv.py``'s tables (FFT long convolution vs the recurrence and a dense conv1d; S4D kernel
 generation) from the same process; ``--no-conv`` skips them.
+
+Rows stream as measured (:class:`_roofline.Bench`), ours at every T first, then mamba (its Triton kernels
+autotune on their first call: the ``compile s`` column), then the sequential scan; the first calls and timings
+are bounded by ``--call-timeout`` and the script by ``--budget``.  (The 2026-12-04 H200 run saw no SSD row in
+75 s at T 4K + 16K: the table was printed only after every row, and the convolution tables ran after it.)
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import LEAD_COLUMNS, Ceilings, bench_ms, fmt_table, measure_ceilings, mode_caller, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Ceilings, Impl, add_bench_args, main_of, measure_ceilings, prefix_case
 
 Scan = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -103,26 +108,8 @@ def _inputs(b: int, T: int, H: int, G: int, P: int, N: int, dtype: torch.dtype, 
     return tuple(t.requires_grad_() for t in (x, dt, A, Bm, Cm))
 
 
-def _sequential_rows(args_full: tuple[torch.Tensor, ...], ours: Scan, T: int, seq_T: int, modes: list[str],
-                     device: str, warmup: int, rep: int, extra: Callable[[str, float], dict[str, float]],
-                     ours_ms: dict[str, float]) -> list[dict[str, Any]]:
-    Tm = min(T, seq_T)
-    prefix = tuple(t.detach()[:, :Tm].clone().requires_grad_() if t.dim() > 1 else t for t in args_full)
-    with torch.no_grad():
-        diff = float((sequential_scan(*prefix).float() - ours(*prefix).float()).abs().max())
-    grads = torch.randn_like(prefix[0])
-    name = "torch sequential scan" + ("" if Tm == T else f" (measured T={Tm}, x{T / Tm:g} extrapolated)")
-    rows = []
-    for mode in modes:
-        ms = bench_ms(mode_caller(sequential_scan, mode, prefix, prefix, grads), device=device, warmup=warmup,
-                      rep=rep) * (T / Tm)
-        rows.append({"mode": mode, "impl": name, "ms": ms, "ratio": ms / ours_ms[mode], "diff": diff,
-                     **extra(mode, ms)})
-    return rows
-
-
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    """Parse ``argv``, run the benchmark, print the rows as they are measured; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--T", type=int, nargs="+", default=[4096, 16384])
@@ -135,6 +122,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
     ap.add_argument("--seq-T", type=int, default=1024, help="tokens the sequential scan is measured on")
     ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     if args.smoke:
@@ -144,20 +132,19 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             ap.error("needs a CUDA device (use --smoke for the CPU check)")
         device, Ts, b, H, G, P, N, Q, reps, seq_T = ("cuda", args.T, args.B, args.H, args.G, args.P, args.N,
                                                       args.chunk, 100, args.seq_T)
+    bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="ssm")
     ceil: Ceilings = measure_ceilings(device, smoke=args.smoke)
-    print(ceil)
-    ours = _ours(Q)
-    impls: dict[str, Scan] = {"triton_ssd (ours)": ours}
-    mamba_missing = None
+    bench.out(repr(ceil))
+    impls = [Impl("triton_ssd (ours)", _ours(Q))]
     try:
-        impls["mamba_chunk_scan_combined"] = _mamba(Q)
+        impls.append(Impl("mamba_chunk_scan_combined", _mamba(Q)))
     except Exception as exc:  # mamba_ssm (or its CUDA build) absent
-        mamba_missing = f"{type(exc).__name__}: {str(exc)[:80]}"
-        print(f"mamba_ssm unavailable: {mamba_missing}")
-    rows: list[dict[str, Any]] = []
+        bench.out(f"mamba_ssm unavailable: {type(exc).__name__}: {str(exc)[:80]}")
+        impls.append(Impl("mamba_chunk_scan_combined", None))
+    impls.append(Impl("torch sequential scan", sequential_scan, max_len=seq_T, extrapolate=True))
     esize = torch.finfo(dtype).bits // 8
+    cases = []
     for T in Ts:
-        shape = f"B{b} T{T} H{H} P{P} N{N} G{G} Q{Q}"
         inputs = _inputs(b, T, H, G, P, N, dtype, device)
         dy = torch.randn_like(inputs[0])
 
@@ -168,18 +155,12 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             tf = fl / (ms * 1e-3) / 1e12
             return {"tflops": tf, "frac": tf / ceil.matmul_tflops, "floor_ms": floor_ms, "x_floor": ms / floor_ms}
 
-        timed = time_side_by_side(impls, args.modes, args=inputs, wrt=inputs, grads=dy, output=lambda y: y,
-                                  device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)
-        ours_ms = {r["mode"]: r["ms"] for r in timed if r["impl"] == "triton_ssd (ours)"}
-        rows += [{"shape": shape, **r} for r in timed]
-        if mamba_missing is not None:
-            rows += [{"shape": shape, "mode": m, "impl": "mamba_chunk_scan_combined: not installed"}
-                     for m in args.modes]
-        rows += [{"shape": shape, **r} for r in _sequential_rows(
-            inputs, ours, T, seq_T, args.modes, device, 1 if args.smoke else 2, 1 if args.smoke else 5, extra,
-            ours_ms)]
-    print(fmt_table(rows, _COLUMNS))
-    return rows
+        case = Case(f"B{b} T{T} H{H} P{P} N{N} G{G} Q{Q}", inputs, inputs, dy, extra, T,
+                    cut=lambda y, n: y[:, :n])
+        case.prefix = prefix_case(case, lambda t: 1 if t.dim() > 1 else None)
+        cases.append(case)
+    bench.table(_COLUMNS, [c.shape for c in cases], [i.name for i in impls])
+    return bench.run(impls, cases, args.modes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,13 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     conv = "--no-conv" not in args
     args = [a for a in args if a != "--no-conv"]
-    run(args)
-    if conv:
+    status = main_of(run)(args)
+    if conv and status == 0:
         import ssm_conv
 
         print()
-        ssm_conv.run(["--smoke"] if "--smoke" in args else [])
-    return 0
+        status = ssm_conv.main(["--smoke"] if "--smoke" in args else [])
+    return status
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@
 Columns: ``speedup of ours`` = peer ms / ours ms (> 1: we are faster), ``max|y-ours|`` (sanity: the peers compute
 the same thing).  ``--smoke`` runs tiny CPU shapes (Triton interpreter) so tests can call it.  ``run(argv)`` returns
 the printed text.
+
+Rows stream as measured (:class:`_roofline.Bench`), ours over every shape first, then each peer; the dense conv1d
+rows beyond ``--conv1d-max-gflop`` say they were skipped (O(L^2)), and the torch recurrence (a Python loop over
+L, forward only) is measured on the first ``--recurrence-max-L`` positions beyond that length and its time
+extrapolated linearly (the row's note says so).  ``--call-timeout`` bounds each first call and timing,
+``--budget`` the script.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _roofline import LEAD_COLUMNS, Ceilings, fmt_table, main_of, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Ceilings, Impl, add_bench_args, main_of, measure_ceilings, prefix_case
 
 _COLUMNS = LEAD_COLUMNS
 
@@ -74,24 +80,24 @@ def _conv1d(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv1d(u, kernel.flip(-1)[:, None, :], padding=L - 1, groups=u.shape[1])[..., :L]
 
 
-def _conv_rows(args: argparse.Namespace, device: str, ceil: Ceilings, warmup: int, reps: int) -> list[dict[str, Any]]:
+def _conv_rows(args: argparse.Namespace, device: str, ceil: Ceilings, bench: Bench) -> list[dict[str, Any]]:
     from veriformer.fast.ssm_conv import fft_conv, s4d_kernel
 
-    rows: list[dict[str, Any]] = []
     gen = torch.Generator(device=device).manual_seed(0)
+    recurrences: dict[int, Callable[..., Any]] = {}
+    cases = []
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         for Cn in args.C:
             params = _s4d_params(Cn, args.N2, device)
+            recurrences.setdefault(Cn, _recurrence(*params))
             for L in args.L:
                 with torch.no_grad():
                     K = s4d_kernel(*params, L).to(dtype)
-                u = torch.randn(args.B, Cn, L, device=device, dtype=dtype, generator=gen)
+                u = torch.randn(args.B, Cn, L, device=device, dtype=dtype, generator=gen).requires_grad_(True)
                 K = K.detach().requires_grad_(True)
-                u.requires_grad_(True)
                 dy = torch.randn(args.B, Cn, L, device=device, dtype=dtype, generator=gen)
                 esize = u.element_size()
-                shape = f"{dtype_name} B{args.B} C{Cn} L{L}"
 
                 def extra(mode: str, ms: float, Cn: int = Cn, L: int = L, esize: int = esize) -> dict[str, float]:
                     fwd = (2 * args.B * Cn * L + Cn * L) * esize
@@ -99,55 +105,51 @@ def _conv_rows(args: argparse.Namespace, device: str, ceil: Ceilings, warmup: in
                     gbps = nbytes / (ms * 1e-3) / 1e9
                     return {"gbps": gbps, "frac": gbps / ceil.copy_gbps}
 
-                impls: dict[str, Callable[..., Any]] = {"fft_conv (ours)": fft_conv}
-                if 2 * args.B * Cn * L * (2 * L - 1) / 1e9 <= args.conv1d_max_gflop:
-                    impls["conv1d (dense, groups=C)"] = _conv1d
-                else:
-                    print(f"{shape}: conv1d skipped (> --conv1d-max-gflop {args.conv1d_max_gflop})")
-                fwd_impls = dict(impls)
-                if L <= args.recurrence_max_L:
-                    fwd_impls["recurrence (S4D, torch)"] = _recurrence(*params)
-                else:
-                    print(f"{shape}: recurrence skipped (L > --recurrence-max-L {args.recurrence_max_L})")
-                for mode in args.modes:
-                    group = fwd_impls if mode == "fwd" else impls
-                    rows += [{"shape": shape, **r} for r in time_side_by_side(
-                        group, [mode], args=(u, K), wrt=(u, K), grads=dy, output=lambda y: y, device=device,
-                        warmup=warmup, rep=reps, extra=extra)]
-                del u, K, dy
-                if device == "cuda":
-                    torch.cuda.empty_cache()
-    return rows
+                case = Case(f"{dtype_name} B{args.B} C{Cn} L{L}", (u, K), (u, K), dy, extra, L,
+                            cut=lambda y, n: y[..., :n])
+                case.prefix = prefix_case(case, lambda t: t.dim() - 1)
+                cases.append(case)
+
+    def too_big(case: Case) -> str | None:
+        u = case.args[0]
+        gflop = 2 * u.shape[0] * u.shape[1] * case.length * (2 * case.length - 1) / 1e9
+        return (f"skipped: O(L^2) dense conv1d, {gflop:.0f} GFLOP > --conv1d-max-gflop {args.conv1d_max_gflop:g}"
+                if gflop > args.conv1d_max_gflop else None)
+
+    impls = [Impl("fft_conv (ours)", fft_conv), Impl("conv1d (dense, groups=C)", _conv1d, skip_if=too_big),
+             Impl("recurrence (S4D, torch)", lambda u, k: recurrences[u.shape[1]](u, k), modes=["fwd"],
+                  mode_note="forward only (the recurrence is the forward's baseline)", max_len=args.recurrence_max_L,
+                  extrapolate=True)]
+    bench.table([*_COLUMNS, ("gbps", "GB/s", ".0f"), ("frac", "of copy", ".2f"), ("diff", "max|y-ours|", ".1e")],
+                [c.shape for c in cases], [i.name for i in impls],
+                title="causal long convolution y = K * u (per channel)")
+    return bench.run(impls, cases, args.modes, group="conv")
 
 
-def _s4d_rows(args: argparse.Namespace, device: str, ceil: Ceilings, warmup: int, reps: int) -> list[dict[str, Any]]:
+def _s4d_rows(args: argparse.Namespace, device: str, ceil: Ceilings, bench: Bench) -> list[dict[str, Any]]:
     from veriformer.fast.naive_ssm import s4d_kernel as naive
     from veriformer.fast.ssm_conv import s4d_kernel
 
-    rows: list[dict[str, Any]] = []
+    cases = []
     for H in args.H:
+        params = tuple(x.detach().requires_grad_(True) for x in _s4d_params(H, args.N2, device))
         for L in args.L:
-            params = tuple(x.detach().requires_grad_(True) for x in _s4d_params(H, args.N2, device))
             dK = torch.randn(H, L, device=device)
-            shape = f"float32 H{H} N2={args.N2} L{L}"
 
             def extra(mode: str, ms: float, H: int = H, L: int = L) -> dict[str, float]:
                 gbps = H * L * 4 / (ms * 1e-3) / 1e9
                 return {"gterms": H * args.N2 * L / (ms * 1e-3) / 1e9, "gbps": gbps, "frac": gbps / ceil.copy_gbps}
 
-            impls = {"s4d_kernel (ours)": lambda *p, L=L: s4d_kernel(*p, L),
-                     "naive complex64 torch": lambda *p, L=L: naive(*p, L)}
-            rows += [{"shape": shape, **r} for r in time_side_by_side(
-                impls, args.modes, args=params, wrt=params, grads=dK, output=lambda k: k, device=device,
-                warmup=warmup, rep=reps, extra=extra)]
-            del params, dK
-            if device == "cuda":
-                torch.cuda.empty_cache()
-    return rows
+            cases.append(Case(f"float32 H{H} N2={args.N2} L{L}", (*params, L), params, dK, extra, L))
+    impls = [Impl("s4d_kernel (ours)", s4d_kernel), Impl("naive complex64 torch", naive)]
+    bench.table([*_COLUMNS, ("gterms", "Gterm/s", ".1f"), ("gbps", "K GB/s", ".1f"), ("frac", "of copy", ".3f"),
+                 ("diff", "max|K-ours|", ".1e")], [c.shape for c in cases], [i.name for i in impls],
+                title="S4D kernel generation (Vandermonde, ZOH)")
+    return bench.run(impls, cases, args.modes, group="s4d")
 
 
 def run(argv: list[str] | None = None) -> str:
-    """Parse ``argv``, run both benchmarks, print the tables; returns the printed text."""
+    """Parse ``argv``, run both benchmarks, print the tables row by row; returns the printed text."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--B", type=int, default=2)
@@ -160,28 +162,24 @@ def run(argv: list[str] | None = None) -> str:
     ap.add_argument("--conv1d-max-gflop", type=float, default=2000.0)
     ap.add_argument("--recurrence-max-L", type=int, default=4096)
     ap.add_argument("--only", choices=["conv", "s4d"], default=None)
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     if args.smoke:
         device, warmup, reps = "cpu", 1, 1
         args.B, args.C, args.H, args.L, args.N2, args.dtypes = 1, [4], [2], [64], 4, ["float32"]
+        args.recurrence_max_L = min(args.recurrence_max_L, 32)
     else:
         if not torch.cuda.is_available():
             ap.error("needs a CUDA device (use --smoke for the CPU check)")
         device, warmup, reps = "cuda", 5, 100
+    bench = Bench.from_args(args, device=device, warmup=warmup, rep=reps, name="ssm_conv")
     ceil = measure_ceilings(device, smoke=args.smoke)
-    out = [repr(ceil)]
+    bench.out(repr(ceil))
     if args.only in (None, "conv"):
-        rows = _conv_rows(args, device, ceil, warmup, reps)
-        out += ["", "causal long convolution y = K * u (per channel)", fmt_table(rows, [
-            *_COLUMNS, ("gbps", "GB/s", ".0f"), ("frac", "of copy", ".2f"), ("diff", "max|y-ours|", ".1e")])]
+        _conv_rows(args, device, ceil, bench)
     if args.only in (None, "s4d"):
-        rows = _s4d_rows(args, device, ceil, warmup, reps)
-        out += ["", "S4D kernel generation (Vandermonde, ZOH)", fmt_table(rows, [
-            *_COLUMNS, ("gterms", "Gterm/s", ".1f"), ("gbps", "K GB/s", ".1f"), ("frac", "of copy", ".3f"),
-            ("diff", "max|K-ours|", ".1e")])]
-    text = "\n".join(out)
-    print(text)
-    return text
+        _s4d_rows(args, device, ceil, bench)
+    return "\n".join(bench.lines)
 
 
 main = main_of(run)

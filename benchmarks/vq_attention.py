@@ -6,7 +6,9 @@ causal, T in 2K..32K, forward and forward+backward: milliseconds, the speed-up o
 (peer ms / our ms, > 1 means ours is faster), TFLOP/s and the fraction of the bf16 matmul rate measured in
 the same process (``benchmarks/_roofline.py``), both for the dense-equivalent FLOP count (the work dense
 attention does, as in ``benchmarks/attention.py``: comparable across rows) and, on our rows, for the FLOPs
-our kernels actually perform.  ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math).
+our kernels actually perform.  ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math).  Rows stream as
+measured (:class:`_roofline.Bench`: ours at every T first, with a ``compile s`` column for each first call);
+``--call-timeout`` bounds each first call and timing, ``--budget`` the script.
 
 Inputs: the keys are exact codebook rows (``k = C[z]``), so ``k_hat = k`` and the peers, run on (q, k, v),
 compute the same output as ours (the ``max|o-ours|`` column checks it); ours still quantises them (timed).
@@ -28,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import Attn, sdpa_causal, triton_flash_causal
-from _roofline import LEAD_COLUMNS, fmt_table, main_of, measure_ceilings, time_side_by_side
+from _roofline import LEAD_COLUMNS, Bench, Case, Impl, add_bench_args, main_of, measure_ceilings
 
 
 def _ours(codebook: torch.Tensor, block_size: int) -> Attn:
@@ -51,7 +53,7 @@ def our_flops(B: int, H: int, T: int, D: int, C: int, W: int, mode: str) -> floa
 
 
 def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse ``argv``, run the benchmark, print the table; returns the rows."""
+    """Parse ``argv``, run the benchmark, print the rows as they are measured; returns the rows."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run (Triton interpreter)")
     ap.add_argument("--T", type=int, nargs="+", default=[2048, 4096, 8192, 16384, 32768])
@@ -63,6 +65,8 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16"])
     ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     ap.add_argument("--peers", nargs="*", default=None, help="subset of: FLASH_ATTENTION triton_flash MATH")
+    ap.add_argument("--math-max-T", type=int, default=4096, help="longest T of the O(T^2)-memory MATH backend")
+    add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     if args.smoke:
@@ -73,20 +77,28 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             ap.error("needs a CUDA device (use --smoke for the CPU check)")
         device, Ts, B, H, D, C, W, reps = "cuda", args.T, args.B, args.H, args.D, args.C, args.block_size, 100
         peers = args.peers if args.peers is not None else ["FLASH_ATTENTION", "triton_flash"]
+    bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="vq_attention")
     ceil = measure_ceilings(device, smoke=args.smoke)
-    print(ceil)
+    bench.out(repr(ceil))
     gen = torch.Generator(device=device).manual_seed(0)
     codebook = torch.randn(H, C, D, device=device, dtype=dtype, generator=gen)
-    impls: dict[str, Attn] = {f"vq_attention W={W} (ours)": _ours(codebook, W)}
+    def own(mode: str, ms: float, T: int) -> dict[str, float]:  # the FLOP rate of the work our kernels do
+        tf = our_flops(B, H, T, D, C, W, mode) / (ms * 1e-3) / 1e12
+        return {"own_tflops": tf, "own_frac": tf / ceil.matmul_tflops}
+
+    impls = [Impl(f"vq_attention W={W} (ours)", _ours(codebook, W), extra=own)]
     for p in peers:
+        name = "triton_flash" if p == "triton_flash" else f"sdpa:{p}"
         try:
-            impls["triton_flash" if p == "triton_flash" else f"sdpa:{p}"] = (
-                triton_flash_causal() if p == "triton_flash" else sdpa_causal(p))
+            fn = triton_flash_causal() if p == "triton_flash" else sdpa_causal(p)
         except Exception as exc:  # a peer missing from this torch build
-            print(f"peer {p} unavailable: {type(exc).__name__}: {exc}")
-    rows: list[dict[str, Any]] = []
+            impls.append(Impl(name, None, unavailable=f"unavailable: {type(exc).__name__}: {exc}"))
+            continue
+        cap = {"max_len": args.math_max_T,
+               "skip_note": f"skipped: O(T^2) torch baseline beyond T={args.math_max_T}"} if p == "MATH" else {}
+        impls.append(Impl(name, fn, **cap))  # type: ignore[arg-type]
+    cases = []
     for T in Ts:
-        shape = f"B{B} H{H} T{T} D{D} C{C}"
         z = torch.randint(0, C, (B, H, T), device=device, generator=gen)
         k = codebook[torch.arange(H, device=device)[None, :, None], z].detach().requires_grad_(True)
         q, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
@@ -97,21 +109,11 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
             tf = dense_flops(B, H, T, D, mode) / (ms * 1e-3) / 1e12
             return {"tflops": tf, "frac": tf / ceil.matmul_tflops}
 
-        got = time_side_by_side(impls, args.modes, args=(q, k, v), wrt=(q, k, v), grads=do, output=lambda o: o,
-                                device=device, warmup=1 if args.smoke else 5, rep=reps, extra=extra)
-        for r in got:
-            if r["impl"].endswith("(ours)"):
-                own = our_flops(B, H, T, D, C, W, r["mode"]) / (r["ms"] * 1e-3) / 1e12
-                r.update(own_tflops=own, own_frac=own / ceil.matmul_tflops)
-            rows.append({"shape": shape, **r})
-        del q, k, v, do, z
-        if device == "cuda":
-            torch.cuda.empty_cache()
-    print(fmt_table(rows, [*LEAD_COLUMNS,
-                           ("tflops", "dense-eq TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
-                           ("own_tflops", "own TFLOP/s", ".1f"), ("own_frac", "own of matmul", ".2f"),
-                           ("diff", "max|o-ours|", ".1e")]))
-    return rows
+        cases.append(Case(f"B{B} H{H} T{T} D{D} C{C}", (q, k, v), (q, k, v), do, extra, T))
+    bench.table([*LEAD_COLUMNS, ("tflops", "dense-eq TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
+                 ("own_tflops", "own TFLOP/s", ".1f"), ("own_frac", "own of matmul", ".2f"),
+                 ("diff", "max|o-ours|", ".1e")], [c.shape for c in cases], [i.name for i in impls])
+    return bench.run(impls, cases, args.modes)
 
 
 main = main_of(run)
