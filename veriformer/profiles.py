@@ -1,8 +1,13 @@
 """Hypothesis profiles: ``ci`` (default; derandomized, quick) and ``deep`` (long campaigns).
 
 Both print the reproduce blob of a failure and use no example database, so a run depends only on the
-profile and the seed.  Select with ``VERIFORMER_PROFILE=deep``, ``pytest --hypothesis-profile=deep`` or
-``veriformer report --profile deep``.
+profile and the seed.  Select with ``VERIFORMER_PROFILE=deep``, ``pytest --veriformer-profile deep``,
+``veriformer report --profile deep`` or ``check(..., profile="deep")``.
+
+The profiles are registered with Hypothesis (under the names ``ci`` and ``deep``) but never loaded globally:
+veriformer's campaigns pass ``settings(settings.get_profile(name), ...)`` explicitly, so importing veriformer
+or installing its pytest plugin leaves a project's own Hypothesis settings alone.  veriformer's own test-suite
+loads the profile for its ``@given`` tests in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-__all__ = ["PROFILES", "active_profile", "examples", "register_profiles"]
+__all__ = ["PROFILES", "active_profile", "examples", "hypothesis_settings", "register_profiles"]
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
@@ -23,10 +28,24 @@ PROFILES: dict[str, dict[str, int]] = {
 }
 
 
+def hypothesis_settings(name: str) -> settings:
+    """A fresh Hypothesis ``settings`` object for veriformer profile ``name``, independent of Hypothesis'
+    profile registry (so a project's own profile that happens to be called ``ci`` cannot leak in)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
+    return settings(settings.get_profile("default"), max_examples=PROFILES[name]["law"], derandomize=True,
+                    deadline=None, print_blob=True, database=None, suppress_health_check=_HEALTH)
+
+
 def register_profiles() -> None:
-    for name, n in PROFILES.items():
-        settings.register_profile(name, max_examples=n["law"], derandomize=True, deadline=None,
-                                  print_blob=True, database=None, suppress_health_check=_HEALTH)
+    """Register ``ci`` and ``deep`` with Hypothesis (``settings.get_profile(name)``); loads neither.
+
+    Caveat: Hypothesis has a built-in ``ci`` profile (loaded automatically when a CI variable is set) and
+    re-registering the active profile's name re-activates it; so while :mod:`veriformer.campaign` resolves
+    profiles by name, importing veriformer replaces an active profile called ``ci`` or ``deep``.  Campaigns
+    that use :func:`hypothesis_settings` need no registration at all."""
+    for name in PROFILES:
+        settings.register_profile(name, hypothesis_settings(name))
 
 
 def active_profile() -> str:
@@ -38,6 +57,7 @@ def active_profile() -> str:
 
 
 def examples(profile: str, what: str) -> int:
+    """Examples per run of ``what`` ("law", "check" per dtype, "mutant" per catcher) in ``profile``."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     return PROFILES[profile][what]
