@@ -89,7 +89,7 @@ from ._triton_env import (
     triton,
 )
 
-__all__ = ["chunk_linear_attention", "lightning_attention"]
+__all__ = ["chunk_linear_attention", "lightning_attention", "transpose_workaround"]
 
 _MAX_HEAD_DIM = 256
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -242,11 +242,15 @@ if HAVE_TRITON:
             tl.store(DH0 + i_bh * K * V + kv_offs, dh, mask=kv_mask)
 
     @bounded_jit(free=["T", "H", "NT"])
-    def _bwd_dqk(Q, K_, V_, G_, SLOPE, DO, HS, DHS, DQ, DK, DV, DGP, scale, T, H, K, V, NT,
+    def _bwd_dqk(Q, K_, V_, G_, SLOPE, DO, HS, DHS, DQ, DK, DV, DGP, SCR, scale, T, H, K, V, NT,
                  GATE: tl.constexpr, STORE_DG: tl.constexpr, FUSE_DV: tl.constexpr, BT: tl.constexpr,
-                 BK: tl.constexpr, BV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
+                 BK: tl.constexpr, BV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr,
+                 TRANS_SCRATCH: tl.constexpr = False):
         """dq, dk of one chunk and K block (loop over V blocks) and the per-token partial dL/dG = q.dq - k.dk of
-        the K block (float32, DGP[i_k]).  ``FUSE_DV`` (only with one K block): dv in the same V loop."""
+        the K block (float32, DGP[i_k]).  ``FUSE_DV`` (only with one K block): dv in the same V loop.
+        ``TRANS_SCRATCH``: M^T for dk = M^T Q is read back transposed from a per-program scratch tile SCR [BT, BT]
+        instead of ``tl.trans`` of the rounded dot accumulator, the structure Triton 3.4-3.7.0 miscompiles on
+        Hopper (fla #640 / PR #826; see :func:`transpose_workaround`)."""
         DTYPE: tl.constexpr = Q.dtype.element_ty
         i_k = tl.program_id(0)
         c = tl.program_id(1)
@@ -270,7 +274,8 @@ if HAVE_TRITON:
             else:
                 dmat = tl.where(offs_t[:, None] >= offs_t[None, :], 1.0, 0.0)
                 kd = k
-            at = _operand(tl.trans(tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * dmat) * scale, DTYPE, EMULATE)
+            # A^T = K Q^T (.) D^T formed directly: no transpose of a dot accumulator (fla #640's structure)
+            at = _operand(tl.dot(k, tl.trans(q), input_precision=DOT_PREC) * tl.trans(dmat) * scale, DTYPE, EMULATE)
         m = tl.zeros([BT, BT], tl.float32)
         dq_h = tl.zeros([BT, BK], tl.float32)
         dk_h = tl.zeros([BT, BK], tl.float32)
@@ -296,11 +301,21 @@ if HAVE_TRITON:
                 cum, last = _gates(G_ + b * T * H + h, SLOPE, h, t0, T, H, BT, GATE)
                 dmat, qdec, kdec, _ = _decays(cum, last, BT)
             m = _operand(m * dmat * scale, DTYPE, EMULATE)
-            dq = tl.dot(m, k, input_precision=DOT_PREC) + dq_h * (qdec * scale)[:, None]
-            dk = tl.dot(tl.trans(m), q, input_precision=DOT_PREC) + dk_h * kdec[:, None]
+            dk_h = dk_h * kdec[:, None]
+            dq_h = dq_h * (qdec * scale)[:, None]
         else:
             m = _operand(tl.where(offs_t[:, None] >= offs_t[None, :], m, 0.0) * scale, DTYPE, EMULATE)
-            dq = tl.dot(m, k, input_precision=DOT_PREC) + dq_h * scale
+            dq_h = dq_h * scale
+        dq = tl.dot(m, k, input_precision=DOT_PREC) + dq_h
+        if TRANS_SCRATCH:
+            scr = SCR + (i_bh * NT + c) * (tl.num_programs(0) * BT * BT) + i_k * (BT * BT)
+            tl.store(scr + offs_t[:, None] * BT + offs_t[None, :], m.to(SCR.dtype.element_ty))
+            tl.debug_barrier()
+            mt = tl.load(scr + offs_t[None, :] * BT + offs_t[:, None])
+            if EMULATE:
+                mt = mt.to(tl.float32)
+            dk = tl.dot(mt, q, input_precision=DOT_PREC) + dk_h
+        else:
             dk = tl.dot(tl.trans(m), q, input_precision=DOT_PREC) + dk_h
         tl.store(DQ + qk_offs, _to_store(dq, DTYPE, EMULATE), mask=qk_mask)
         tl.store(DK + qk_offs, _to_store(dk, DTYPE, EMULATE), mask=qk_mask)
@@ -337,7 +352,8 @@ if HAVE_TRITON:
         else:
             dmat = tl.where(offs_t[:, None] >= offs_t[None, :], 1.0, 0.0)
             kd = k
-        at = _operand(tl.trans(tl.dot(q, tl.trans(k), input_precision=DOT_PREC) * dmat) * scale, DTYPE, EMULATE)
+        # A^T = K Q^T (.) D^T formed directly: no transpose of a dot accumulator (fla #640's structure)
+        at = _operand(tl.dot(k, tl.trans(q), input_precision=DOT_PREC) * tl.trans(dmat) * scale, DTYPE, EMULATE)
         tv_offs = (b * T * H + h) * V + t0 * H * V + offs_t[:, None] * (H * V) + offs_v[None, :]
         tv_mask = t_ok[:, None] & v_ok[None, :]
         do = _load(DO + tv_offs, tv_mask, EMULATE)
@@ -366,6 +382,44 @@ if HAVE_TRITON:
             suffix = tl.sum(tl.where(offs_t[None, :] >= offs_t[:, None], d[None, :], 0.0), axis=1) + carry
             tl.store(DG + (b * T + rows) * H + h, _to_store(suffix, DTYPE, EMULATE), mask=rows < T)
             carry += tl.sum(d, axis=0)
+
+
+_TRANSPOSE_OVERRIDE: list[bool | None] = [None]
+
+
+def _triton_version() -> tuple[int, int, int]:
+    parts = [int("".join(ch for ch in p if ch.isdigit()) or 0) for p in triton.__version__.split(".")[:3]]
+    padded = [*parts, 0, 0, 0]
+    return padded[0], padded[1], padded[2]
+
+
+def transpose_workaround(device: torch.device | None = None, *, force: bool | None = None,
+                         reset: bool = False) -> bool:
+    """Whether the backward's ``_bwd_dqk`` forms ``dk = M^T Q`` from a scratch round trip (store M, read it back
+    transposed) instead of ``tl.trans(M)`` of the rounded dot accumulator M = scale dO V^T (.) D.
+
+    Why: flash-linear-attention refuses its gated ``chunk_bwd_kernel_dqkwg`` on Hopper with Triton >= 3.4, <
+    3.7.1 (fla issue #640): ``b_dk += tl.dot(tl.trans(b_ds.to(dtype)), b_q)``, with ``b_ds`` a wgmma accumulator,
+    gives wrong dk / dg there (PR #826: the transposed accumulator layout is mis-lowered; the bisection failed
+    with 64-wide K blocks and passed with 32 and 128).  Our kernel has that very structure (BT = 64 chunks, K
+    blocks of 64 on the GPU), so by default the workaround is on exactly there: a CUDA device of compute
+    capability 9.x and Triton in [3.4.0, 3.7.1).  Cost: one [BT, BT] store and load per program (8 KB in bf16).
+    ``force=True/False`` pins the choice (tests, sweeps), ``reset=True`` returns to the automatic rule; the
+    environment variable ``VERIFORMER_LA_TRANSPOSE_SCRATCH=0/1`` pins it too."""
+    import os
+
+    if reset:
+        _TRANSPOSE_OVERRIDE[0] = None
+    if force is not None:
+        _TRANSPOSE_OVERRIDE[0] = bool(force)
+    if _TRANSPOSE_OVERRIDE[0] is not None:
+        return _TRANSPOSE_OVERRIDE[0]
+    env = os.environ.get("VERIFORMER_LA_TRANSPOSE_SCRATCH")
+    if env is not None:
+        return env.strip() not in ("0", "", "false", "no", "off")
+    if device is None or device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device)[0] == 9 and (3, 4, 0) <= _triton_version() < (3, 7, 1)
 
 
 def _pow2(n: int, lo: int = 16) -> int:
@@ -468,9 +522,12 @@ class _ChunkLinearAttention(torch.autograd.Function):
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         dgp = torch.empty((geo.nk_dqk, geo.B, geo.H, geo.T), dtype=torch.float32, device=q.device) if want_dg \
             else None
+        scratch = transpose_workaround(q.device)
+        scr = torch.empty((geo.B * geo.H * geo.NT * geo.nk_dqk, geo.BT, geo.BT), device=q.device,
+                          dtype=torch.float32 if geo.emulate else q.dtype) if scratch else hs
         launch(_bwd_dqk, (geo.nk_dqk, geo.NT, geo.B * geo.H), q, k, v, gp, sp, do, hs, dhs, dq, dk, dv,
-               _ptr(dgp, hs), geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, STORE_DG=want_dg, FUSE_DV=geo.fuse_dv,
-               BK=geo.bk_dqk, BV=geo.bv_o, **geo.flags(num_warps=8))
+               _ptr(dgp, hs), scr, geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, STORE_DG=want_dg,
+               FUSE_DV=geo.fuse_dv, BK=geo.bk_dqk, BV=geo.bv_o, TRANS_SCRATCH=scratch, **geo.flags(num_warps=8))
         if not geo.fuse_dv:
             launch(_bwd_dv, (triton.cdiv(geo.V, geo.bv_o), geo.NT, geo.B * geo.H), q, k, gp, sp, do, dhs, dv,
                    geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, BK=geo.bk_full, BV=geo.bv_o, **geo.flags())

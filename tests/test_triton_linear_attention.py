@@ -78,6 +78,43 @@ def test_check_with_grad_gpu_tiling() -> None:
     assert r.passed, r.summary()
 
 
+@pytest.mark.parametrize("gate", [1.0, 0.0])
+def test_transpose_scratch_path_equals_default(gate: float) -> None:
+    """The Hopper / Triton 3.4-3.7.0 workaround (``transpose_workaround``: dk = M^T Q with M^T read back from a
+    scratch tile instead of ``tl.trans`` of the dot accumulator, fla #640) gives the default path's gradients on
+    the GPU's tiling (two K blocks, dv in its own kernel), in bfloat16 and float32, gated and ungated; and
+    check() passes with it."""
+    from veriformer.fast.triton_linear_attention import transpose_workaround
+
+    B, T, H, K, V = 1, 37, 2, 20, 18
+    for dtype in (torch.bfloat16, torch.float32):
+        q, k, v = (_rand(B, T, H, d, seed=i, grad=True).to(dtype) for i, d in enumerate((K, K, V)))
+        g = (-gate * torch.rand(B, T, H, generator=torch.Generator().manual_seed(4))).to(DEV).requires_grad_(True)
+        do = _rand(B, T, H, V, seed=6).to(dtype)
+        runs = []
+        try:
+            for force in (False, True):
+                transpose_workaround(force=force)
+                o, _ = chunk_linear_attention(q, k, v, g=g, chunk_size=16, head_blocks=(16, 16))
+                runs.append([t.float() for t in torch.autograd.grad(o, (q, k, v, g), do)])
+        finally:
+            transpose_workaround(reset=True)
+        for name, a, b in zip(("dq", "dk", "dv", "dg"), *runs, strict=True):
+            np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6, atol=1e-6, err_msg=f"{name} {dtype}")
+    cases = [LinearAttentionCase(B=1, T=20, H=1, K=20, V=18, gate=1.0, initial_state=True, output_final_state=True,
+                                 seed=15)]
+    try:
+        transpose_workaround(force=True)
+        r = veriformer.check(functools.partial(chunk_linear_attention, chunk_size=16, head_blocks=(16, 16)),
+                             op="linear_attention", dtypes=("bfloat16",), device=DEV,
+                             features={"gate", "initial_state"}, grad=True, cases=cases,
+                             name="triton_chunk[transpose scratch]")
+    finally:
+        transpose_workaround(reset=True)
+    assert r.passed, r.summary()
+    assert transpose_workaround(torch.device("cpu")) is False
+
+
 def test_head_tiles_smaller_than_head_dims_match_oracle() -> None:
     """K = 40, V = 36 with 16 x 16 head tiles (3 x 3 state programs, 3 V blocks in the o / dq-dk-dv loops,
     masked padding in each): output, final state and every gradient against the float64 oracle (float32)."""
@@ -209,7 +246,7 @@ from veriformer.fast import triton_linear_attention as la
 from veriformer.fast._ptx import compile_ptx
 
 def build(fn, dt, consts, **opts):
-    types = {n: "*" + dt for n in ("Q", "K_", "V_", "DO", "DQ", "DK", "DV", "O", "HS", "DHS")}
+    types = {n: "*" + dt for n in ("Q", "K_", "V_", "DO", "DQ", "DK", "DV", "O", "HS", "DHS", "SCR")}
     types.update({n: "*fp32" for n in ("G_", "SLOPE", "H0", "HT", "DHT", "DH0", "DGP", "EXTRA", "DG")}, scale="fp32")
     return compile_ptx(fn, types, consts, **opts)
 
@@ -221,6 +258,8 @@ ptx = [build(la._fwd_h, "bf16", dict(common, USE_H0=True, STORE_HT=True, BK=64, 
              num_stages=2),
        build(la._bwd_dqk, "bf16", dict(common, STORE_DG=True, FUSE_DV=False, BK=64, BV=64, DOT_PREC="tf32"),
              num_warps=8, num_stages=2),
+       build(la._bwd_dqk, "bf16", dict(common, STORE_DG=True, FUSE_DV=False, BK=64, BV=64, DOT_PREC="tf32",
+                                       TRANS_SCRATCH=True), num_warps=8, num_stages=2),
        build(la._bwd_dv, "bf16", dict(common, BK=128, BV=64, DOT_PREC="tf32"), num_warps=8, num_stages=2)]
 build(la._bwd_dg, "bf16", dict(BT=64, EMULATE=False), num_warps=4)
 fp32 = build(la._fwd_o, "fp32", dict(common, GATE=2, BK=128, BV=64, DOT_PREC="ieee"), num_warps=8, num_stages=2)
