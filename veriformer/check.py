@@ -13,6 +13,7 @@ counterexample and printed with its replay blob).  Per case:
 from __future__ import annotations
 
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,12 @@ def _as_outputs(raw: Any, spec: OpSpec, gold: dict[str, np.ndarray], dtype: str,
     return outs, ""
 
 
+# gold, baseline outputs and conditioning of recent (op, case, dtype, device, options): checking several
+# candidates on the same explicit cases (the wrong-answer mutants, the report) computes them once
+_CACHE: OrderedDict[tuple[str, ...], dict[str, Any]] = OrderedDict()
+_CACHE_SIZE = 16
+
+
 def _conditioned(entry: tuple[Any, ...] | None) -> dict[str, Any]:
     """An op's conditioning entry ``(condition, summand size[, root-sum-square])`` (sizes: one number or one per
     element) as keyword arguments of :func:`judge_against_baseline`."""
@@ -179,8 +186,14 @@ def _conditioned(entry: tuple[Any, ...] | None) -> dict[str, Any]:
 def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, device: str, grad: bool,
               tols: dict[str, Tolerance], opts: dict[str, Any]) -> CaseResult:
     arrays = {k: round_to(v, dtype) for k, v in case.arrays().items()}
-    gold = spec.gold(case, arrays, opts)
-    gold = {"out": gold} if isinstance(gold, np.ndarray) else gold
+    key = (spec.name, repr(case), dtype, str(device), repr(sorted(opts.items())))
+    cached = _CACHE.get(key)
+    if cached is None:
+        gold = spec.gold(case, arrays, opts)
+        cached = {"gold": {"out": gold} if isinstance(gold, np.ndarray) else gold}
+    else:
+        _CACHE.move_to_end(key)
+    gold = cached["gold"]
     size = spec.size(case)
 
     def fail(msg: str, verdicts: list[OpVerdict] | None = None) -> CaseResult:
@@ -203,14 +216,21 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
     outs, why = _as_outputs(raw, spec, gold, dtype, "candidate")
     if outs is None:
         return fail(why)
-    base_in = tensors()
-    with no_tf32():
-        base, why = _as_outputs(spec.call(spec.baseline(opts), base_in, case, opts), spec, gold, dtype, "baseline")
-    if base is None:
-        raise RuntimeError(f"naive baseline of op {spec.name!r} is broken: {why}")
+    if grad or "base" not in cached:
+        base_in = tensors()
+        with no_tf32():
+            base, why = _as_outputs(spec.call(spec.baseline(opts), base_in, case, opts), spec, gold, dtype,
+                                    "baseline")
+        if base is None:
+            raise RuntimeError(f"naive baseline of op {spec.name!r} is broken: {why}")
+        cached["base"] = {n: to_numpy(b) for n, b in base.items()}
+        cached["cond"] = spec.conditioning(case, arrays, None)
+        _CACHE[key] = cached
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    base_np, cond = cached["base"], cached["cond"]
     t_out = tols["out"]
-    cond = spec.conditioning(case, arrays, None)
-    verdicts = [judge_against_baseline(n, to_numpy(outs[n]), to_numpy(base[n]), gold[n], dtype, rho=t_out.rho,
+    verdicts = [judge_against_baseline(n, to_numpy(outs[n]), base_np[n], gold[n], dtype, rho=t_out.rho,
                                        floor_ulps=t_out.floor_ulps, **_conditioned(cond.get(n)))
                 for n in outs]
     if grad:

@@ -112,7 +112,8 @@ class MutantResult:
 
 
 def run_mutant(m: Mutant | str, *, profile: str = "ci", targets: list[str] | None = None) -> MutantResult:
-    """Run mutant ``m`` against each of its ``caught_by`` targets (or ``targets``)."""
+    """Run mutant ``m`` against each of its ``caught_by`` targets (or ``targets``).  An op target with explicit
+    ``cases`` (the wrong-answer mutants) catches the mutant only when every case fails in every dtype."""
     from .check import check  # local: check imports the op registry
 
     m = MUTANTS[m] if isinstance(m, str) else m
@@ -122,6 +123,12 @@ def run_mutant(m: Mutant | str, *, profile: str = "ci", targets: list[str] | Non
         if target.startswith("op:"):
             kw = {"max_examples": examples(profile, "mutant"), **m.check_kwargs}
             r = check(m.fn, op=target[3:], features=m.features, profile=profile, shrink=False, **kw)
+            if "cases" in m.check_kwargs:  # explicit cases: every case in every dtype must fail
+                survived = [f"{c.dtype} {c.case}" for c in r.cases if c.passed]
+                caught[target] = bool(r.cases) and not survived
+                details[target] = (f"survived {len(survived)} of {len(r.cases)} cases: {survived[:3]}" if survived
+                                   else f"all {len(r.cases)} cases failed")
+                continue
             caught[target] = not r.passed
             details[target] = r.failure.message if r.failure else "not caught"
         else:
