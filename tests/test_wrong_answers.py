@@ -52,9 +52,9 @@ def _exp2_online_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, caus
     if causal:
         i = torch.arange(T)[:, None] + (S - T)
         s2 = s2.masked_fill(torch.arange(S)[None, :] > i, float("-inf"))
-    m = torch.full(s2.shape[:-1] + (1,), float("-inf"))
+    m = torch.full((*s2.shape[:-1], 1), float("-inf"))
     lsum = torch.zeros_like(m)
-    acc = torch.zeros(q.shape[:-1] + (v.shape[-1],))
+    acc = torch.zeros((*q.shape[:-1], v.shape[-1]))
     for j in range(0, S, block):
         blk = s2[..., j:j + block]
         m_new = torch.maximum(m, blk.amax(-1, keepdim=True))
@@ -86,7 +86,7 @@ def test_a_100_percent_error_reads_as_100_percent() -> None:
     case = AttentionCase(B=1, H=1, Hkv=1, T=4, S=4096, D=16, Dv=16, causal=True, seed=3)
 
     def zero(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: object) -> torch.Tensor:
-        return torch.zeros(q.shape[:-1] + (v.shape[-1],), dtype=q.dtype)
+        return torch.zeros((*q.shape[:-1], v.shape[-1]), dtype=q.dtype)
 
     r = veriformer.check(zero, op="softmax_attention", dtypes=("bfloat16",), features={"causal"}, cases=[case])
     v = r.cases[0].verdicts[0]

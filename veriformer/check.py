@@ -12,6 +12,7 @@ counterexample and printed with its replay blob).  Per case:
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 
 from .campaign import Failure, run_campaign
-from .compare import OpVerdict, judge_against_baseline
+from .cases import parse_case
+from .compare import OpVerdict, bits_lost, judge_against_baseline
 from .ops import OpSpec, get_op
 from .profiles import active_profile, examples
 from .tolerances import Tolerance, tolerance
@@ -33,22 +35,25 @@ __all__ = ["CaseResult", "CheckResult", "check"]
 
 @dataclass
 class CaseResult:
-    """One drawn case in one dtype: a verdict per output (``o``) and per gradient (``dq``, ...)."""
+    """One case in one dtype: a verdict per output (``o``) and per gradient (``dq``, ...).  ``case`` is the case
+    object itself (``check(fn, op, cases=[r.case])`` replays it); ``regions`` the op's edge regions it lies in."""
 
     dtype: str
-    case: str
+    case: Any
     size: int
     verdicts: list[OpVerdict]
     passed: bool
     message: str = ""
+    regions: frozenset[str] = frozenset()
 
     @property
     def margin(self) -> float:
         return max((v.margin for v in self.verdicts), default=float("inf"))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dtype": self.dtype, "case": self.case, "size": self.size, "passed": self.passed,
-                "message": self.message, "verdicts": [v.as_dict() for v in self.verdicts]}
+        return {"dtype": self.dtype, "case": repr(self.case), "size": self.size, "passed": self.passed,
+                "message": self.message, "regions": sorted(self.regions),
+                "verdicts": [v.as_dict() for v in self.verdicts]}
 
 
 @dataclass
@@ -68,6 +73,31 @@ class CheckResult:
     tolerances: dict[str, Tolerance]
     cases: list[CaseResult] = field(default_factory=list)
     failures: dict[str, Failure] = field(default_factory=dict)
+    not_covered: tuple[str, ...] = ()  # features of the op that no case drew (fn lacks the keyword, or narrowed)
+
+    @property
+    def coverage(self) -> dict[str, Any]:
+        """What the cases exercised: features drawn and not covered, the op's edge regions hit and missed, cases
+        per dtype."""
+        spec = get_op(self.op)
+        hit = sorted({r for c in self.cases for r in c.regions})
+        known = sorted(spec.regions.names) if spec.regions is not None and hasattr(spec.regions, "names") else hit
+        return {"features": list(self.features), "not_covered": list(self.not_covered), "regions_hit": hit,
+                "regions_missed": [r for r in known if r not in hit],
+                "cases_per_dtype": {dt: sum(c.dtype == dt for c in self.cases) for dt in self.dtypes}}
+
+    def coverage_line(self) -> str:
+        cov = self.coverage
+        parts = [f"features {', '.join(cov['features']) or 'none'}"]
+        if cov["not_covered"]:
+            parts.append(f"not covered: {', '.join(cov['not_covered'])}")
+        if cov["regions_hit"] or cov["regions_missed"]:
+            n = len(cov["regions_hit"]) + len(cov["regions_missed"])
+            parts.append(f"regions {len(cov['regions_hit'])}/{n}"
+                         + (f" (missed: {', '.join(cov['regions_missed'])})" if cov["regions_missed"] else ""))
+        per = cov["cases_per_dtype"]
+        parts.append("cases " + ", ".join(f"{dt} {k}" for dt, k in per.items()))
+        return "coverage: " + "; ".join(parts)
 
     @property
     def passed(self) -> bool:
@@ -121,13 +151,36 @@ class CheckResult:
                          f"{f['max_ratio']:>10.3g} {f['max_margin']:>8.3g} {f['max_abs']:>10.3g} "
                          f"{f['max_ulp']:>9.3g} {f['rel_rms']:>9.3g} {f['baseline_max_abs']:>10.3g}")
         for dt, fail in self.failures.items():
-            lines += [f"FAILED in {dt}: {fail.message}", fail.example, f"replay: {fail.replay}"]
+            lines += [f"FAILED in {dt}: {fail.message}"]
+            rec = next((c for c in reversed(self.cases) if c.dtype == dt and not c.passed), None)
+            if rec is not None:
+                lines += [f"  {v.output}: {v.failing} element(s) over tolerance, {v.candidate.nonfinite} NaN/Inf; "
+                          f"{v.worst or 'no finite error'}" for v in rec.verdicts if not v.passed]
+            lines += [f"  case: {fail.example}" if fail.example else "", f"replay: {fail.replay}"]
+        lines += self.baseline_notes()
+        lines.append(self.coverage_line())
         return "\n".join(x for x in lines if x)
+
+    def baseline_notes(self) -> list[str]:
+        """Flags for a baseline that is itself far from the correctly rounded answer: a pass then only means
+        "as good as the usual plain-torch code"."""
+        notes = []
+        for dt in self.dtypes:
+            worst = max(((v.baseline.max_ulp, v.output, c) for c in self.cases if c.dtype == dt for v in c.verdicts
+                         if np.isfinite(v.baseline.max_ulp)), default=None, key=lambda x: x[0])
+            if worst is None:
+                continue
+            lost = bits_lost(worst[0])
+            p = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[dt]
+            if lost > max(4.0, p / 3):
+                notes.append(f"note: in {dt} the naive baseline loses {lost:.0f} of {p} bits on '{worst[1]}' "
+                             f"({worst[2].case!r}); a pass is relative to it - see each case's candidate bits")
+        return notes
 
     def as_dict(self) -> dict[str, Any]:
         return {"op": self.op, "name": self.name, "device": self.device, "dtypes": list(self.dtypes),
                 "features": list(self.features), "grad": self.grad, "profile": self.profile,
-                "seed": self.seed, "options": self.options, "passed": self.passed,
+                "seed": self.seed, "options": self.options, "passed": self.passed, "coverage": self.coverage,
                 "tolerances": {k: vars(t) for k, t in self.tolerances.items()},
                 "per_dtype": self.per_dtype(), "cases": [c.as_dict() for c in self.cases],
                 "failures": {k: f.as_dict() for k, f in self.failures.items()}}
@@ -196,8 +249,10 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
     gold = cached["gold"]
     size = spec.size(case)
 
+    regions = spec.regions(case) if spec.regions is not None else frozenset()
+
     def fail(msg: str, verdicts: list[OpVerdict] | None = None) -> CaseResult:
-        return CaseResult(dtype, repr(case), size, verdicts or [], False, msg)
+        return CaseResult(dtype, case, size, verdicts or [], False, msg, regions)
 
     def tensors() -> dict[str, torch.Tensor]:
         t = {k: to_torch(v, dtype, device) for k, v in arrays.items()}
@@ -263,59 +318,125 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
                                                    **_conditioned(conds.get(f"d{n}"))))
     passed = all(v.passed for v in verdicts)
     msg = "; ".join(f"{v.output}: {v.reason}" for v in verdicts if not v.passed)
-    return CaseResult(dtype, repr(case), size, verdicts, passed, msg)
+    return CaseResult(dtype, case, size, verdicts, passed, msg, regions)
 
 
-def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[str] = ("float32",), device: str = "cpu",
-          features: Iterable[str] = (), grad: bool = False, profile: str | None = None,
+def _dtype_name(dt: Any) -> str:
+    """A dtype given as a name ("bfloat16") or a torch dtype (torch.bfloat16), as its name."""
+    if isinstance(dt, torch.dtype):
+        dt = str(dt).replace("torch.", "")
+    if not isinstance(dt, str) or dt not in _DTYPE_NAMES:
+        raise ValueError(f"check: argument 'dtypes' has {dt!r}; expected names or torch dtypes among "
+                         f"{', '.join(_DTYPE_NAMES)}")
+    return dt
+
+
+_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _accepted_keywords(fn: Callable[..., Any]) -> set[str] | None:
+    """Keyword arguments ``fn`` accepts (None: any, it takes **kwargs or has no readable signature)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {n for n, p in sig.parameters.items()
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def _number(name: str, value: Any, *, positive: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        want = "a positive finite number" if positive else "a finite number >= 0"
+        raise ValueError(f"check: argument '{name}' must be {want}; got {value!r}")
+    return float(value)
+
+
+def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[Any] = ("float32",), device: str = "cpu",
+          features: Iterable[str] | None = None, grad: bool = False, profile: str | None = None,
           max_examples: int | None = None, seed: int | None = 0, rho: float | None = None,
           floor_ulps: float | None = None, cases: Iterable[Any] | None = None, name: str | None = None,
           shrink: bool = True, **options: Any) -> CheckResult:
     """Check callable ``fn`` against op ``op``'s float64 oracle; returns a :class:`CheckResult`.
 
-    ``fn`` follows the op's calling convention (see :mod:`veriformer.ops`); ``features`` names the extra
-    keyword arguments it accepts (e.g. ``{"causal", "gqa", "window", "sinks", "mask"}``); ``dtypes`` from
-    float16, bfloat16, float32, float64; ``device`` "cpu" or "cuda".  ``grad=True`` also checks the VJP
-    against the oracle's with random cotangents.  ``rho`` / ``floor_ulps`` override the tolerance table;
-    ``cases`` replays explicit cases (e.g. a printed counterexample) instead of drawing; ``shrink=False``
-    skips minimising a failure (verdict only); ``options`` are
-    op options (rope: ``layout``, ``rotary_dim``).  Policy: module docstring and
-    :mod:`veriformer.tolerances`.
+    ``fn`` follows the op's calling convention (``veriformer list --op NAME``).  ``features`` narrows the op's
+    features drawn (e.g. ``{"causal", "gqa"}``); by default every feature of the convention is drawn, except
+    those whose keyword ``fn`` does not accept (detected from its signature), which the summary lists as "not
+    covered".  ``dtypes``: names or torch dtypes among float16, bfloat16, float32, float64; ``device`` "cpu" or
+    "cuda".  ``grad=True`` also checks the VJP against the oracle's with random cotangents.  ``rho`` /
+    ``floor_ulps`` override the tolerance table; ``cases`` replays explicit cases (e.g. ``result.cases[0].case``
+    or a printed counterexample, constructors in :mod:`veriformer.cases`) instead of drawing; ``shrink=False``
+    skips minimising a failure (verdict only); ``options`` are op options (rope: ``layout``, ``rotary_dim``).
+    Without ``cases``, the op's explicit corner cases run first, then ``max_examples`` drawn ones per dtype.
+    Policy: module docstring and :mod:`veriformer.tolerances`.
     """
     if not callable(fn):
         raise TypeError(f"check: argument 'fn' must be callable; got {type(fn).__name__}")
     spec = get_op(op)
-    feats = frozenset(features)
-    unknown = feats - spec.features
-    if unknown:
-        raise ValueError(f"check: argument 'features' has {sorted(unknown)}, not features of op {op!r}; "
-                         f"expected a subset of {sorted(spec.features)}")
+    accepted = _accepted_keywords(fn)
+    not_covered: tuple[str, ...] = ()
+    if features is None:
+        missing = {f for f, kw in spec.feature_keywords.items() if accepted is not None and kw not in accepted}
+        feats = frozenset(spec.features - missing)
+        not_covered = tuple(sorted(missing))
+    else:
+        if isinstance(features, str):
+            raise TypeError(f"check: argument 'features' must be a collection of names, not the string {features!r}")
+        feats = frozenset(features)
+        unknown = feats - spec.features
+        if unknown:
+            raise ValueError(f"check: argument 'features' has {sorted(unknown)}, not features of op {op!r}; "
+                             f"expected a subset of {sorted(spec.features)}")
+        not_covered = tuple(sorted(spec.features - feats))
     bad_opts = set(options) - set(spec.options)
     if bad_opts:
         raise ValueError(f"check: unknown option(s) {sorted(bad_opts)} for op {op!r}; "
                          f"op options: {sorted(spec.options) or 'none'}")
     opts = {**spec.options, **options}
     spec.validate_options(opts)
-    dtypes = tuple(dtypes)
-    for dt in dtypes:
-        torch_dtype(dt)
+    if isinstance(dtypes, str | torch.dtype):
+        dtypes = (dtypes,)
+    dtypes = tuple(_dtype_name(dt) for dt in dtypes)
+    if not dtypes:
+        raise ValueError("check: argument 'dtypes' is empty; expected at least one of " + ", ".join(_DTYPE_NAMES))
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ValueError(f"check: argument 'device' must be 'cpu' or 'cuda'; got {device!r}")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("check: device 'cuda' requested but torch.cuda.is_available() is False")
+    rho = _number("rho", rho, positive=True)
+    floor_ulps = _number("floor_ulps", floor_ulps)
+    if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
+                                     or max_examples < 1):
+        raise ValueError(f"check: argument 'max_examples' must be an int >= 1; got {max_examples!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"check: argument 'seed' must be an int or None; got {seed!r}")
+    if cases is not None:
+        cases = [parse_case(c) if isinstance(c, str) else c for c in cases]
+        if not cases:
+            raise ValueError("check: argument 'cases' is empty; give at least one case or omit it to draw cases")
+        for c in cases:
+            if not hasattr(c, "arrays"):
+                raise TypeError(f"check: argument 'cases' has {type(c).__name__}, not a case (an object with "
+                                f".arrays(), e.g. from veriformer.cases or result.cases[i].case)")
     profile = profile or active_profile()
     n = max_examples or examples(profile, "check")
     tols = {"out": tolerance(spec.tolerance).with_overrides(rho=rho, floor_ulps=floor_ulps),
             "grad": tolerance(spec.tolerance + ".grad").with_overrides(rho=rho, floor_ulps=floor_ulps)}
     result = CheckResult(op, name or _describe(fn), str(device), dtypes, tuple(sorted(feats)), grad, profile,
-                         seed, opts, tols if grad else {"out": tols["out"]})
+                         seed, opts, tols if grad else {"out": tols["out"]}, not_covered=not_covered)
     for dt in dtypes:
-        if cases is not None:
-            for case in cases:
-                rec = _run_case(fn, spec, case, dt, device, grad, tols, opts)
-                result.cases.append(rec)
-                if not rec.passed and dt not in result.failures:
-                    result.failures[dt] = Failure(rec.message, repr(case), f"check(..., cases=[{case!r}])")
+        explicit = list(cases) if cases is not None else (
+            spec.corners(feats, dt, opts) if spec.corners is not None else [])
+        for case in explicit:
+            rec = _run_case(fn, spec, case, dt, device, grad, tols, opts)
+            result.cases.append(rec)
+            if not rec.passed and dt not in result.failures:
+                result.failures[dt] = Failure(rec.message, repr(case), _replay(result, case, dt))
+        if cases is not None or dt in result.failures:
             continue
 
         def body(case: Any, dt: str = dt) -> tuple[CaseResult, bool, str]:
@@ -326,5 +447,19 @@ def check(fn: Callable[..., Any], op: str, *, dtypes: Iterable[str] = ("float32"
                             shrink=shrink)
         result.cases.extend(camp.records)
         if camp.failure is not None:
-            result.failures[dt] = camp.failure
+            last = camp.records[-1] if camp.records else None
+            replay = _replay(result, last.case, dt) if last is not None and not last.passed else camp.failure.replay
+            shrunk = last is not None and not last.passed
+            result.failures[dt] = Failure(last.message if shrunk else camp.failure.message,
+                                          repr(last.case) if shrunk else camp.failure.example, replay)
     return result
+
+
+def _replay(result: CheckResult, case: Any, dtype: str) -> str:
+    """One line that replays ``case`` as printed (with ``fn`` the callable under test)."""
+    kw = "".join(f", {k}={v!r}" for k, v in result.options.items() if v is not None)
+    feats = f", features={set(result.features)!r}" if result.features else ", features=set()"
+    grad = ", grad=True" if result.grad else ""
+    dev = f", device={result.device!r}" if result.device != "cpu" else ""
+    return (f"from veriformer.cases import *; veriformer.check(fn, op={result.op!r}, dtypes=({dtype!r},){feats}"
+            f"{grad}{dev}{kw}, cases=[{case!r}])")

@@ -93,4 +93,5 @@ SOFTMAX_ATTENTION = register_op(OpSpec(
     conditioning=_attention_conditioning,
     sweep=_sweep,
     sweep_sizes=(16, 64, 256, 1024),
+    feature_keywords={"window": "window", "sinks": "sinks", "mask": "mask"},
 ))

@@ -159,6 +159,7 @@ LINEAR_ATTENTION = register_op(OpSpec(
     outputs=("o", "final_state"),
     sweep=_la_sweep,
     sweep_sizes=(16, 64, 256),
+    feature_keywords={"gate": "g", "initial_state": "initial_state"},
 ))
 
 

@@ -288,4 +288,5 @@ MAMBA_CHUNK_SCAN = register_op(OpSpec(
     sweep=lambda size, seed: mst.MambaChunkCase(b=1, l=size, h=2, g=1, p=8, n=16, chunk_size=16, D="h", z=True,
                                                 bias=True, softplus=True, final=True, seed=seed),
     sweep_sizes=(16, 256, 1024),
+    feature_keywords={k: k for k in ("D", "z", "dt_bias", "dt_softplus", "initial_states", "return_final_states")},
 ))

@@ -328,6 +328,7 @@ SELECTIVE_SCAN = register_op(OpSpec(
     wide_outputs=frozenset({"last_state"}),
     sweep=lambda size, seed: sst.ScanCase(b=1, d=4, n=16, L=size, seed=seed),
     sweep_sizes=(16, 256, 2048),
+    feature_keywords={k: k for k in ("D", "z", "delta_bias", "delta_softplus", "return_last_state")},
 ))
 
 
@@ -392,4 +393,5 @@ SSD_SCAN = register_op(OpSpec(
     wide_outputs=frozenset({"final_state"}),
     sweep=lambda size, seed: sst.SSDCase(b=1, h=2, p=8, n=16, chunks=max(1, size // 16), chunk_size=16, seed=seed),
     sweep_sizes=(16, 256, 1024),
+    feature_keywords={"initial_states": "initial_states"},
 ))

@@ -51,6 +51,13 @@ class OpSpec:
     # outputs that may come back in float32 when the inputs are float16/bfloat16 (recurrent states that
     # kernels keep in their float32 accumulator: fla's final_state, mamba's last_state); judged as returned
     wide_outputs: frozenset[str] = frozenset()
+    # feature -> the keyword argument a callable must accept for it (features absent here are data layouts or
+    # flags passed to every callable); check() reports the features whose keyword fn does not accept
+    feature_keywords: dict[str, str] = field(default_factory=dict)
+    # the edge regions of the op's input space: regions(case) -> names of the regions the case lies in
+    regions: Callable[[Any], frozenset[str]] | None = None
+    # explicit corner cases run before the drawn ones (features, dtype, options) -> cases
+    corners: Callable[[frozenset[str], str, dict[str, Any]], list[Any]] | None = None
 
 
 OPS: dict[str, OpSpec] = {}
