@@ -113,7 +113,7 @@ def linear_attention_cases(draw: Any, *, max_T: int = 24, head_dims: tuple[int, 
     init = initial_state and not norm and draw(st.booleans())
     fs = (draw(st.booleans()) if final_state is None else final_state) and not norm
     amp = draw(st.sampled_from((1.0, 0.1, 3.0)))
-    scale = None if op else draw(st.sampled_from((None, None, 1.0, 0.25)))
+    scale = draw(st.sampled_from((None, None, 1.0, 0.25)))  # the op's scale argument varies too
     return LinearAttentionCase(B, T, H, K, V, g, dec, init, causal, fmap, norm, fs, amp, scale,
                                draw(st.integers(0, 2**32 - 1)))
 

@@ -81,7 +81,7 @@ class CheckResult:
         per dtype."""
         spec = get_op(self.op)
         hit = sorted({r for c in self.cases for r in c.regions})
-        known = sorted(spec.regions.names) if spec.regions is not None and hasattr(spec.regions, "names") else hit
+        known = sorted(spec.regions.reachable(self.features)) if spec.regions is not None else hit
         return {"features": list(self.features), "not_covered": list(self.not_covered), "regions_hit": hit,
                 "regions_missed": [r for r in known if r not in hit],
                 "cases_per_dtype": {dt: sum(c.dtype == dt for c in self.cases) for dt in self.dtypes}}

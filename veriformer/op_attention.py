@@ -16,6 +16,7 @@ import torch
 from . import reference as ref
 from .fast import naive
 from .ops import OpSpec, register_op
+from .properties import regions
 from .properties import strategies as strat
 from .properties.attention_laws import logit_bound
 
@@ -94,4 +95,6 @@ SOFTMAX_ATTENTION = register_op(OpSpec(
     sweep=_sweep,
     sweep_sizes=(16, 64, 256, 1024),
     feature_keywords={"window": "window", "sinks": "sinks", "mask": "mask"},
+    regions=regions.ATTENTION_REGIONS,
+    corners=regions.attention_corners,
 ))

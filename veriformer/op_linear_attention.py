@@ -24,6 +24,7 @@ from . import reference as ref
 from .fast import naive_linear_attention as naive
 from .op_attention import attention_summand_scales
 from .ops import OpSpec, register_op
+from .properties import regions
 from .properties.linear_attention_strategies import (
     LA_FEATURES,
     LinearAttentionCase,
@@ -160,6 +161,8 @@ LINEAR_ATTENTION = register_op(OpSpec(
     sweep=_la_sweep,
     sweep_sizes=(16, 64, 256),
     feature_keywords={"gate": "g", "initial_state": "initial_state"},
+    regions=regions.LINEAR_ATTENTION_REGIONS,
+    corners=regions.linear_attention_corners,
 ))
 
 

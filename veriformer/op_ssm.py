@@ -43,6 +43,7 @@ import torch
 from . import reference as ref
 from .fast import naive_ssm
 from .ops import OpSpec, max_or_zero, register_op
+from .properties import regions
 from .properties import ssm_strategies as sst
 from .tolerances import Tolerance, register_tolerance
 
@@ -329,6 +330,8 @@ SELECTIVE_SCAN = register_op(OpSpec(
     sweep=lambda size, seed: sst.ScanCase(b=1, d=4, n=16, L=size, seed=seed),
     sweep_sizes=(16, 256, 2048),
     feature_keywords={k: k for k in ("D", "z", "delta_bias", "delta_softplus", "return_last_state")},
+    regions=regions.SCAN_REGIONS,
+    corners=regions.scan_corners,
 ))
 
 

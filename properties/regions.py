@@ -1,0 +1,129 @@
+"""Edge regions of each op's input space, and explicit corner cases that reach them in every campaign.
+
+A :class:`Regions` names predicates on cases (with the features each needs); ``check()`` records the regions
+each case lies in, the summary's coverage line lists the regions hit and missed, and the op's corner cases
+(run before the drawn ones, in every profile) make sure a ci campaign reaches every region whatever Hypothesis
+draws.  ``tests/test_reach.py`` proves it: every reachable region is hit at least once per ci campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .linear_attention_strategies import LinearAttentionCase
+from .ssm_strategies import ScanCase
+from .strategies import MAX_LOGIT, AttentionCase
+
+__all__ = ["ATTENTION_REGIONS", "LINEAR_ATTENTION_REGIONS", "SCAN_REGIONS", "Regions", "attention_corners",
+           "linear_attention_corners", "scan_corners"]
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Named predicates ``name -> (features needed, predicate(case))``; calling it gives a case's regions."""
+
+    table: dict[str, tuple[frozenset[str], Callable[[Any], bool]]]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.table)
+
+    def reachable(self, features: frozenset[str] | set[str] | tuple[str, ...]) -> frozenset[str]:
+        """The regions whose features are all drawn."""
+        f = frozenset(features)
+        return frozenset(n for n, (need, _) in self.table.items() if need <= f)
+
+    def __call__(self, case: Any) -> frozenset[str]:
+        return frozenset(n for n, (_, pred) in self.table.items() if pred(case))
+
+
+def _r(*features: str) -> frozenset[str]:
+    return frozenset(features)
+
+
+ATTENTION_REGIONS = Regions({
+    "T=1": (_r(), lambda c: c.T == 1),
+    "S=1": (_r(), lambda c: c.S == 1),
+    "T<S": (_r(), lambda c: c.T < c.S),
+    "T=S": (_r(), lambda c: c.T == c.S),
+    "causal T<S": (_r("causal"), lambda c: c.causal and 1 < c.T < c.S),
+    "gqa": (_r("gqa"), lambda c: c.H > c.Hkv),
+    "window>=S": (_r("window"), lambda c: c.window is not None and c.window >= c.S),
+    "window=1": (_r("window"), lambda c: c.window == 1),
+    "sinks with causal": (_r("sinks", "window", "causal"), lambda c: c.sinks > 0 and c.causal),
+    "fully masked rows": (_r("mask"), lambda c: c.mask is not None),
+    "additive mask": (_r("mask"), lambda c: c.mask == "additive"),
+    "huge logits": (_r(), lambda c: c.amp >= 100),
+    "non-default scale": (_r(), lambda c: c.scale is not None),
+})
+
+
+def attention_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[AttentionCase]:
+    """Four cases that together reach every region their features allow."""
+    causal = "causal" in features
+    hkv = 1 if "gqa" in features else 2
+    win = "window" in features
+    sinks = 2 if "sinks" in features and win else 0
+    amp = min(1e4, MAX_LOGIT[dtype])
+    return [
+        AttentionCase(B=1, H=2, Hkv=hkv, T=5, S=11, D=8, Dv=8, causal=causal, window=3 if win else None,
+                      sinks=sinks, seed=101),
+        AttentionCase(B=1, H=2, Hkv=2, T=6, S=6, D=16, Dv=8, causal=causal, window=9 if win else None,
+                      mask="bool" if "mask" in features else None, scale=0.3, seed=102),
+        AttentionCase(B=2, H=2, Hkv=hkv, T=1, S=1, D=4, Dv=4, window=1 if win else None, amp=amp, seed=103),
+        AttentionCase(B=1, H=2, Hkv=2, T=3, S=9, D=8, Dv=8, causal=causal,
+                      mask="additive" if "mask" in features else None, amp=8.0, seed=104),
+    ]
+
+
+LINEAR_ATTENTION_REGIONS = Regions({
+    "T=1": (_r(), lambda c: c.T == 1),
+    "several chunks plus a partial one": (_r(), lambda c: c.T > 64 and c.T % 64 != 0),
+    "no gate": (_r(), lambda c: c.gate is None),
+    "mild decay": (_r("gate"), lambda c: c.gate is not None and c.gate <= 0.1),
+    "strong decay": (_r("gate"), lambda c: c.gate is not None and c.gate >= 5.0),
+    "initial state": (_r("initial_state"), lambda c: c.initial_state),
+    "final state": (_r(), lambda c: c.output_final_state),
+    "non-default scale": (_r(), lambda c: c.scale is not None),
+})
+
+
+def linear_attention_corners(features: frozenset[str], dtype: str,
+                             opts: dict[str, Any]) -> list[LinearAttentionCase]:
+    gate = "gate" in features
+    init = "initial_state" in features
+    return [
+        LinearAttentionCase(B=1, T=130, H=1, K=4, V=4, gate=0.05 if gate else None, initial_state=init,
+                            output_final_state=True, scale=0.5, seed=201),
+        LinearAttentionCase(B=2, T=1, H=2, K=8, V=4, initial_state=init, seed=202),
+        LinearAttentionCase(B=1, T=20, H=2, K=4, V=8, gate=5.0 if gate else None, output_final_state=True,
+                            seed=203),
+    ]
+
+
+SCAN_REGIONS = Regions({
+    "L=1": (_r(), lambda c: c.L == 1),
+    "D": (_r("D"), lambda c: c.use_D),
+    "z gate": (_r("z"), lambda c: c.use_z),
+    "delta bias": (_r("delta_bias"), lambda c: c.use_bias),
+    "softplus": (_r("delta_softplus"), lambda c: c.softplus),
+    "last state": (_r("return_last_state"), lambda c: c.last_state),
+    "variable B/C": (_r("variable_BC"), lambda c: c.bc == "variable"),
+    "grouped B/C": (_r("grouped_BC"), lambda c: c.bc == "grouped"),
+    "complex A": (_r("complex_A"), lambda c: c.complex_A),
+})
+
+
+def scan_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[ScanCase]:
+    f = features
+    bc = "variable" if "variable_BC" in f else "constant"
+    return [
+        ScanCase(b=1, d=2, n=4, L=70, bc="grouped" if "grouped_BC" in f else bc, groups=2 if "grouped_BC" in f else 1,
+                 use_D="D" in f, use_z="z" in f, use_bias="delta_bias" in f, softplus="delta_softplus" in f,
+                 last_state="return_last_state" in f, seed=301),
+        ScanCase(b=2, d=2, n=2, L=1, bc=bc, seed=302),
+        *([ScanCase(b=1, d=2, n=4, L=9, bc="constant", use_D="D" in f, complex_A=True, seed=303)]
+          if "complex_A" in f else []),
+    ]
