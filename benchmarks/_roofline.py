@@ -159,7 +159,7 @@ def wall_clock_limit(seconds: float | None) -> Iterator[None]:
     assert seconds is not None
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise CallTimeout(f"over {seconds:.0f} s")
+        raise CallTimeout(f"over {seconds:.3g} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -240,11 +240,13 @@ CURRENT: Bench | None = None
 
 
 def add_bench_args(ap: argparse.ArgumentParser) -> None:
-    """``--call-timeout`` and ``--budget``, shared by the benchmark scripts."""
+    """``--call-timeout``, ``--budget`` and ``--deadline``, shared by the benchmark scripts."""
     ap.add_argument("--call-timeout", type=float, default=60.0,
                     help="wall-clock limit (s) of each first call and of each timing; 0: none")
     ap.add_argument("--budget", type=float, default=0.0,
                     help="seconds this script may run; cells it has no time for are printed as skipped (0: none)")
+    ap.add_argument("--deadline", type=float, default=0.0,
+                    help="the same as an absolute time.time() (gpu_session.sh: the step's start + its share)")
 
 
 class Bench:
@@ -254,12 +256,15 @@ class Bench:
     the others a ``note`` instead)."""
 
     def __init__(self, *, device: str, warmup: int, rep: int, call_timeout: float | None = None,
-                 budget: float | None = None, name: str = "") -> None:
+                 budget: float | None = None, deadline: float | None = None, name: str = "") -> None:
         global CURRENT
         self.device, self.warmup, self.rep = device, warmup, rep
         self.call_timeout = call_timeout if call_timeout and call_timeout > 0 else None
         self.start = time.monotonic()
-        self.deadline = self.start + budget if budget and budget > 0 else None
+        ends = [_T0 + budget] if budget and budget > 0 else []
+        if deadline and deadline > 0:
+            ends.append(self.start + deadline - time.time())
+        self.deadline = min(ends) if ends else None
         self.name = name
         self.lines: list[str] = []
         self.rows: list[dict[str, Any]] = []
@@ -274,9 +279,10 @@ class Bench:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, *, device: str, warmup: int, rep: int, name: str = "") -> Bench:
-        """A :class:`Bench` with the ``--call-timeout`` / ``--budget`` of :func:`add_bench_args`."""
+        """A :class:`Bench` with the ``--call-timeout`` / ``--budget`` / ``--deadline`` of :func:`add_bench_args`
+        (the budget counts from the script's start, the deadline is absolute)."""
         return cls(device=device, warmup=warmup, rep=rep, call_timeout=args.call_timeout, budget=args.budget,
-                   name=name)
+                   deadline=args.deadline, name=name)
 
     # -- output
     def out(self, text: str = "") -> None:
@@ -376,15 +382,13 @@ class Bench:
                                   "skipped")
             run_case, scale = case.prefix(impl.max_len), case.length / impl.max_len
             note = f"measured at length {impl.max_len}, time x{scale:g} (linear in length)"
-        phase = "first call"
-        limit = self._limit()
+        phase, limit, t0 = "first call", self._limit(), time.monotonic()
         try:
             with wall_clock_limit(limit):
-                t0 = time.monotonic()
                 res = _first_call(impl.fn, mode, run_case)
                 if self.device.startswith("cuda"):
                     torch.cuda.synchronize()
-                first_s = time.monotonic() - t0
+            first_s = time.monotonic() - t0
             self.compile_s += first_s
             if case.shape not in diffs:
                 got = output(res).detach()
@@ -396,20 +400,20 @@ class Bench:
                 if ref is not None and ref.shape == got.shape:
                     diffs[case.shape] = float((got.float() - ref.float()).abs().max())
             del res
-            phase = "timing"
-            limit = self._limit()
+            phase, limit, t0 = "timing", self._limit(), time.monotonic()
             with wall_clock_limit(limit):
-                t0 = time.monotonic()
                 ms = bench_ms(mode_caller(impl.fn, mode, run_case.args, run_case.wrt, run_case.grads),
                               device=self.device, warmup=self.warmup, rep=self.rep) * scale
+            self.timed_s += time.monotonic() - t0
+        except (CallTimeout, Exception) as exc:  # over its limit; or a peer missing, failing, out of memory
+            if phase == "first call":
+                self.compile_s += time.monotonic() - t0
+            else:
                 self.timed_s += time.monotonic() - t0
-        except CallTimeout:
-            why = f"timeout: {phase} over {limit:.0f} s"
-            dead[mode] = f"skipped: timed out earlier ({case.shape}, {phase})"
-            return self._note(case, mode, head, why, "timeout")
-        except Exception as exc:  # a peer missing or failing on this build, or out of memory
-            msg = " ".join(str(exc).split())[:240]
-            why = f"failed: {type(exc).__name__}: {msg}"
+            if isinstance(exc, CallTimeout):
+                dead[mode] = f"skipped: timed out earlier ({case.shape}, {phase})"
+                return self._note(case, mode, head, f"timeout: {phase} over {limit:.3g} s", "timeout")
+            why = f"failed: {type(exc).__name__}: {' '.join(str(exc).split())[:240]}"
             if mode != "fwd" and "fwd" in state.timed:
                 why = f"forward only here: {mode} {why}"
             dead[mode] = f"skipped: failed earlier ({case.shape})"
@@ -488,8 +492,9 @@ def main_of(run: Callable[[list[str] | None], Any]) -> Callable[[list[str] | Non
     or 5 s in which the interrupt does not reach Python code, exits at once)."""
     def main(argv: list[str] | None = None) -> int:
         _INTERRUPTED.clear()
+        previous = None
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, _on_sigint)
+            previous = signal.signal(signal.SIGINT, _on_sigint)
         status = 0
         try:
             run(argv)
@@ -506,5 +511,7 @@ def main_of(run: Callable[[list[str] | None], Any]) -> Callable[[list[str] | Non
             sys.stdout.flush()
             while _WATCHDOG:
                 _WATCHDOG.pop().cancel()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         return status
     return main
