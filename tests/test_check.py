@@ -136,3 +136,34 @@ def test_strategy_draws_fully_masked_rows_and_extreme_positions() -> None:
     _reaches(attention_cases(features={"mask"}), fully_masked)
     _reaches(rope_cases(), lambda c: np.abs(c.arrays()["positions"]).max() >= 10**5)
     _reaches(rope_cases(), lambda c: c.arrays()["positions"].min() < 0)
+
+
+def test_a_failed_check_names_the_likely_cause() -> None:
+    """check(fast.rope, layout='interleaved') fails because fast.rope defaults to the half layout: say so; the
+    same for a causal mask aligned top-left, a scale of 1/D and a linear attention that ignores its scale."""
+    from veriformer import fast
+    from veriformer.fast import naive_linear_attention as nla
+
+    r = veriformer.check(fast.rope, op="rope", layout="interleaved", shrink=False)
+    assert not r.passed and "layout='half'" in r.failure.message and "likely cause" in r.failure.message
+
+    def top_left(q, k, v, *, causal, scale):  # type: ignore[no-untyped-def]
+        T, S = q.shape[2], k.shape[2]
+        m = torch.ones(1, 1, T, S, dtype=torch.bool).tril() if causal else None
+        return naive.softmax_attention(q, k, v, scale=scale, mask=m)
+
+    r = veriformer.check(top_left, op="softmax_attention", features={"causal"}, shrink=False)
+    assert not r.passed and "top-left" in r.failure.message
+
+    def one_over_d(q, k, v, *, causal, scale):  # type: ignore[no-untyped-def]
+        return naive.softmax_attention(q, k, v, causal=causal, scale=1.0 / q.shape[-1])
+
+    r = veriformer.check(one_over_d, op="softmax_attention", features={"causal"}, shrink=False)
+    assert not r.passed and "scale 1/D" in r.failure.message
+
+    def no_scale(q, k, v, *, g=None, scale, initial_state=None, output_final_state):  # type: ignore[no-untyped-def]
+        return nla.linear_attention(q, k, v, g=g, scale=1.0, initial_state=initial_state,
+                                    output_final_state=output_final_state)
+
+    r = veriformer.check(no_scale, op="linear_attention", shrink=False)
+    assert not r.passed and "scale ignored" in r.failure.message

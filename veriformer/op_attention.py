@@ -16,7 +16,7 @@ import torch
 from . import reference as ref
 from .fast import naive
 from .ops import OpSpec, register_op
-from .properties import regions
+from .properties import alternatives, regions
 from .properties import strategies as strat
 from .properties.attention_laws import logit_bound
 
@@ -97,4 +97,5 @@ SOFTMAX_ATTENTION = register_op(OpSpec(
     feature_keywords={"window": "window", "sinks": "sinks", "mask": "mask"},
     regions=regions.ATTENTION_REGIONS,
     corners=regions.attention_corners,
+    alternatives=alternatives.attention_alternatives,
 ))

@@ -24,7 +24,7 @@ from . import reference as ref
 from .fast import naive_linear_attention as naive
 from .op_attention import attention_summand_scales
 from .ops import OpSpec, register_op
-from .properties import regions
+from .properties import alternatives, regions
 from .properties.linear_attention_strategies import (
     LA_FEATURES,
     LinearAttentionCase,
@@ -163,6 +163,7 @@ LINEAR_ATTENTION = register_op(OpSpec(
     feature_keywords={"gate": "g", "initial_state": "initial_state"},
     regions=regions.LINEAR_ATTENTION_REGIONS,
     corners=regions.linear_attention_corners,
+    alternatives=alternatives.linear_attention_alternatives,
 ))
 
 

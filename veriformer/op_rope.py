@@ -12,6 +12,7 @@ from typing import Any
 from . import reference as ref
 from .fast import naive
 from .ops import OpSpec, register_op
+from .properties import alternatives
 from .properties import strategies as strat
 
 __all__ = ["ROPE"]
@@ -54,5 +55,6 @@ ROPE = register_op(OpSpec(
     tolerance="op.rope",
     validate_options=_rope_options,
     sweep=_sweep,
+    alternatives=alternatives.rope_alternatives,
     sweep_sizes=(16, 256, 4096, 32768),
 ))

@@ -58,6 +58,8 @@ class OpSpec:
     regions: Callable[[Any], frozenset[str]] | None = None
     # explicit corner cases run before the drawn ones (features, dtype, options) -> cases
     corners: Callable[[frozenset[str], str, dict[str, Any]], list[Any]] | None = None
+    # known alternative conventions / bug signatures: (case, arrays, options) -> [(description, {output: gold})]
+    alternatives: Callable[[Any, dict[str, np.ndarray], dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
 
 
 OPS: dict[str, OpSpec] = {}
