@@ -36,7 +36,9 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 install() { "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null; }
 stamp() { date -u; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
-  "$PY" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>/dev/null || true
+  if [ "$1" = smoke ]; then echo "(smoke: torch and triton versions not looked up)"; else
+    "$PY" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>/dev/null || true
+  fi
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo 'unknown (no .git here)')"; }
 
 # ------------------------------------------------------------------------------------------------------ all
@@ -101,7 +103,8 @@ session_all() {
   local t_start left share wsum call_to rc status t0 wall i=0 n=${#order[@]} bad=0 interrupted=0 steplog pid
   local -a rows=()
   trap 'interrupted=1; [ -s "$tmp/pid" ] && kill -INT "$(cat "$tmp/pid")" 2>/dev/null' INT TERM
-  { echo "== gpu_session all: budget ${budget} s, smoke=${smoke}, steps: ${order[*]}"; stamp; } | tee -a "$log"
+  { echo "== gpu_session all: budget ${budget} s, smoke=${smoke}, steps: ${order[*]}"
+    stamp "$([ "$smoke" = 1 ] && echo smoke)"; } | tee -a "$log"
   t_start=$(now)
   for name in "${order[@]}"; do
     i=$((i + 1))
