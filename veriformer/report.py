@@ -40,14 +40,20 @@ __all__ = ["REPORT_SWEEP_SIZES", "build_report", "to_html", "to_markdown", "writ
 
 DTYPES = ("float16", "bfloat16", "float32")
 
-# Sequence lengths of the report's error-vs-length sweep per op (ci profile; the deep profile adds the op's own
-# longest ``sweep_sizes``).  Longer than the ops' defaults so the plots reach the lengths kernels run at, within
-# the report's CPU time budget (lengths above SWEEP_LONG run one seed instead of three; see _length_sweep).
+# Sequence lengths of the report's error-vs-length sweep, for the ops where they differ from the op's own
+# ``sweep_sizes`` less the longest (the deep profile and a CUDA device add the op's own lengths too).  Longer than
+# the ops' defaults where the float64 oracle and the CPU kernels are cheap enough for the report's CPU time
+# budget (lengths above SWEEP_LONG run one seed instead of three; see _length_sweep).  Measured on 2 CPU cores:
+# rope's sweep 54 s -> 80 s of CPU time (its Triton kernels in the interpreter are 2/3 of it), S4D and SSM
+# convolution +1 s.  The other ops' next lengths cost 5-18 s each on CPU (their Triton kernels run in the
+# interpreter) and keep their defaults there.
 REPORT_SWEEP_SIZES: dict[str, tuple[int, ...]] = {
     "rope": (16, 256, 4096, 16384),
+    "s4d_kernel": (64, 1024, 4096, 16384),
+    "ssm_convolution": (16, 256, 2048, 8192),
 }
 SWEEP_SEEDS = 3
-SWEEP_LONG = 4096  # lengths above this run one seed per dtype (the error at long T is the plot's point)
+SWEEP_LONG = 512  # lengths above this run one seed per dtype: a max over >= 10^5 elements is a stable figure
 
 MARGIN_AMBER, MARGIN_RED = 0.5, 1.0
 CLOSEST_ROWS = 20
@@ -152,22 +158,25 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0, pro
             and all(c["passed"] for c in checks)}
 
 
-def _sweep_sizes(spec: Any, profile: str, override: dict[str, tuple[int, ...]] | None) -> tuple[int, ...]:
-    table = REPORT_SWEEP_SIZES if override is None else override
-    if spec.name in table:
-        sizes = tuple(table[spec.name])
-        if profile == "deep" and spec.sweep_sizes and max(spec.sweep_sizes) > max(sizes, default=0):
-            sizes += (max(spec.sweep_sizes),)
-        return sizes
-    return tuple(spec.sweep_sizes if profile == "deep" else spec.sweep_sizes[:-1])
+def _sweep_sizes(spec: Any, profile: str, override: dict[str, tuple[int, ...]] | None,
+                 device: str = "cpu") -> tuple[int, ...]:
+    """Lengths of op ``spec``'s sweep: ``override`` (or :data:`REPORT_SWEEP_SIZES`) where it lists the op, else
+    the op's ``sweep_sizes`` less the longest; the deep profile and a CUDA device (kernels are fast there) add
+    the op's own longer lengths.  An explicit ``override`` is used as given."""
+    if override is not None and spec.name in override:
+        return tuple(override[spec.name])
+    sizes = tuple(REPORT_SWEEP_SIZES.get(spec.name, spec.sweep_sizes[:-1]))
+    if profile == "deep" or str(device).startswith("cuda"):
+        sizes = tuple(sorted(set(sizes) | set(spec.sweep_sizes)))
+    return sizes
 
 
 def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
                   sizes_override: dict[str, tuple[int, ...]] | None = None) -> list[dict[str, Any]]:
     """Error of each implementation's output on the op's fixed sweep shapes at growing sequence length.
 
-    Lengths: :data:`REPORT_SWEEP_SIZES` (or ``sizes_override``) where the op is listed, else the op's
-    ``sweep_sizes`` less the longest (all of them in the deep profile).  Seeds: 3 per length up to
+    Lengths: see :func:`_sweep_sizes` (:data:`REPORT_SWEEP_SIZES`, the op's ``sweep_sizes``, or
+    ``sizes_override``).  Seeds: 3 per length up to
     :data:`SWEEP_LONG`, 1 above.  Rows: impl, op, dtype, size, passed, max abs, ratio, margin, baseline max abs,
     and ``allowed`` = rho * baseline max abs + floor, the allowed error at the worst element's scale."""
     from .ops import OPS
@@ -177,7 +186,7 @@ def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
         spec = OPS[impl.op]
         if spec.sweep is None:
             continue
-        sizes = _sweep_sizes(spec, profile, sizes_override)
+        sizes = _sweep_sizes(spec, profile, sizes_override, device)
         cases = [spec.sweep(n, seed + i) for n in sizes for i in range(SWEEP_SEEDS if n <= SWEEP_LONG else 1)]
         if not cases:
             continue
