@@ -6,7 +6,8 @@
 #   bash benchmarks/gpu_session.sh all --budget 540   # THE short run: GPU tests, then every benchmark, each step
 #                                                     #  under its own share of the budget -> $OUT/gpu_session.txt,
 #                                                     #  $OUT/gpu_session_summary.txt
-#   bash benchmarks/gpu_session.sh all --smoke --budget 60   # the same plumbing on the CPU (tiny shapes; CI test)
+#   bash benchmarks/gpu_session.sh all --smoke --budget 60   # the same plumbing on the CPU (tiny shapes, forward
+#                                                            #  only; tests/test_benchmarks_smoke.py)
 #   bash benchmarks/gpu_session.sh tests      # pytest -m gpu (every GPU-marked test) + the sm_90 compile tests
 #   bash benchmarks/gpu_session.sh report     # veriformer report --device cuda  -> $OUT/h100/*
 #   bash benchmarks/gpu_session.sh bench attention rope linear_attention   # -> $OUT/benchmarks.txt
@@ -77,7 +78,7 @@ session_all() {
   cmd[tests]="VERIFORMER_PROFILE=ci $PY -u -m pytest -v -m gpu -p no:cacheprovider -p no:xdist -p no:randomly \
 --durations=15 $files"
   for b in attention linear_attention ssm selective_scan vq_attention rope ssm_conv; do
-    if [ "$smoke" = 1 ]; then size="--smoke"; else
+    if [ "$smoke" = 1 ]; then size="--smoke --modes fwd"; else  # CI: forward only (the interpreter is slow)
       case $b in
         attention|linear_attention) size="--T 4096 16384" ;;
         ssm) size="--T 4096 16384" ;;
