@@ -11,7 +11,7 @@ import torch
 from veriformer.reference.attention import visibility_mask
 from veriformer.reference.rope import rope_pairs
 
-__all__ = ["rope", "softmax_attention"]
+__all__ = ["rope", "rope_careful", "softmax_attention"]
 
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
@@ -54,6 +54,25 @@ def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, lay
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=work, device=x.device) / r))
     angles = positions.to(device=x.device, dtype=work)[:, None] * inv_freq[None, :]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    ia, ib = (torch.from_numpy(i).to(x.device) for i in rope_pairs(r, layout))
+    xa, xb = x[..., ia], x[..., ib]
+    y = x.clone()
+    y[..., ia] = xa * cos - xb * sin
+    y[..., ib] = xa * sin + xb * cos
+    return y
+
+
+def rope_careful(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",
+                 rotary_dim: int | None = None) -> torch.Tensor:
+    """RoPE as a careful plain-torch user writes it: angles ``n * base^(-2i/r)`` and their cos/sin in float64
+    (so the angle at position 1e6 is exact to ~1e-10 rad), cast once to x's dtype, then ``x cos + rotate(x) sin``
+    in x's dtype.  x [..., T, D], positions [T].  The baseline :func:`rope` forms the angles in float32 (as HF
+    transformers does), which loses most bits at large positions; ``check()`` judges against the better of
+    the two (tolerance row op.rope).  Source: Su et al. 2021 (RoFormer), eq. 34."""
+    r = x.shape[-1] if rotary_dim is None else rotary_dim
+    inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=torch.float64, device=x.device) / r))
+    angles = positions.to(device=x.device, dtype=torch.float64)[:, None] * inv_freq[None, :]
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     ia, ib = (torch.from_numpy(i).to(x.device) for i in rope_pairs(r, layout))
     xa, xb = x[..., ia], x[..., ib]

@@ -38,6 +38,8 @@ def _prepare(func: str, u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any, z: A
              delta_bias: Any) -> dict[str, Any]:
     uu = as_float64(u, func, "u", ndim=3)
     b, d, L = uu.shape
+    require(L >= 1 and b >= 1 and d >= 1, func, "u", "of shape [b, d, L] with b, d, L >= 1 (no empty sequence)",
+            f"shape {uu.shape}")
     dl = as_float64(delta, func, "delta", ndim=3)
     require(dl.shape == uu.shape, func, "delta", f"of shape [b, d, L] = {uu.shape}", f"shape {dl.shape}")
     aa = as_float64(A, func, "A", ndim=2, allow_complex=True)

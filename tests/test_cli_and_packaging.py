@@ -89,7 +89,7 @@ def test_report_end_to_end_on_a_small_catalogue(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(report, "LAWS", {k: v for k, v in LAWS.items() if k == "rope.composition"})
     monkeypatch.setattr(report, "MUTANTS", {k: v for k, v in MUTANTS.items() if k == "rope.table_wraps_at_4096"})
-    monkeypatch.setattr(report, "IMPLEMENTATIONS", [i for i in IMPLEMENTATIONS if i.name == "naive_torch[half]"])
+    monkeypatch.setattr(report, "IMPLEMENTATIONS", [i for i in IMPLEMENTATIONS if i.name == "careful_torch[half]"])
     assert main(["report", "--out", str(tmp_path)]) == 0
     rep = json.loads((tmp_path / "conformance.json").read_text())
     assert rep["passed"] and rep["environment"]["seed"] == 0 and rep["length_sweep"]

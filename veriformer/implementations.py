@@ -79,13 +79,15 @@ IMPLEMENTATIONS: list[Implementation] = [
 ]
 for _layout in ("half", "interleaved"):
     IMPLEMENTATIONS += [
-        Implementation(f"naive_torch[{_layout}]", "rope", functools.partial(naive.rope, layout=_layout),
-                       grad=True, options={"layout": _layout}, note="HF-style float32 angles"),
+        Implementation(f"careful_torch[{_layout}]", "rope", functools.partial(naive.rope_careful, layout=_layout),
+                       grad=True, options={"layout": _layout},
+                       note="float64 angles cast once (the HF-style float32-angle baseline is mutant "
+                            "rope.float32_angles: it fails at large positions)"),
         Implementation(f"oracle_in_torch[{_layout}]", "rope", functools.partial(oracle_rope, layout=_layout),
                        options={"layout": _layout}, note="float64 oracle rounded once"),
     ]
 IMPLEMENTATIONS.append(Implementation(
-    "naive_torch[half, rotary_dim=32]", "rope", functools.partial(naive.rope, layout="half", rotary_dim=32),
+    "careful_torch[half, rotary_dim=32]", "rope", functools.partial(naive.rope_careful, layout="half", rotary_dim=32),
     grad=True, options={"layout": "half", "rotary_dim": 32}, note="partial rotary"))
 
 

@@ -50,6 +50,8 @@ ROPE = register_op(OpSpec(
     gold=lambda case, a, opts: ref.rope(a["x"], a["positions"], **_rope_kwargs(case, opts)),
     gold_vjp=lambda case, a, g, opts: {"x": ref.rope_vjp(g["out"], a["positions"], **_rope_kwargs(case, opts))},
     baseline=lambda opts: functools.partial(naive.rope, layout=opts["layout"], rotary_dim=opts["rotary_dim"]),
+    careful_baseline=lambda opts: functools.partial(naive.rope_careful, layout=opts["layout"],
+                                                    rotary_dim=opts["rotary_dim"]),
     differentiable=("x",),
     size=lambda case: case.T,
     tolerance="op.rope",

@@ -58,6 +58,9 @@ class OpSpec:
     regions: Callable[[Any], frozenset[str]] | None = None
     # explicit corner cases run before the drawn ones (features, dtype, options) -> cases
     corners: Callable[[frozenset[str], str, dict[str, Any]], list[Any]] | None = None
+    # a careful same-dtype baseline where the usual one is far from correct (e.g. RoPE angles in float32): each
+    # output is judged against the better of the two baselines (options -> callable), see the tolerance rows
+    careful_baseline: Callable[[dict[str, Any]], Callable[..., Any]] | None = None
     # known alternative conventions / bug signatures: (case, arrays, options) -> [(description, {output: gold})]
     alternatives: Callable[[Any, dict[str, np.ndarray], dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
 
