@@ -107,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--traceback", action="store_true", help="print the full traceback of an internal error")
     fmt = argparse.RawDescriptionHelpFormatter
-    p = _Parser(prog="veriformer", description=__doc__.split("\n\n")[0], epilog=_EPILOG, formatter_class=fmt)
+    p = _Parser(prog="veriformer", epilog=_EPILOG, formatter_class=fmt,
+                description="veriformer: check attention / RoPE / linear-attention / SSM kernels against float64 "
+                            "oracles; run the catalogue of laws and mutants.")
     p.add_argument("--version", action="version", version=f"veriformer {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="{list,check,report}")
 
@@ -503,6 +505,13 @@ def _cmd_check(a: argparse.Namespace) -> int:
               max_examples=a.max_examples, seed=a.seed, cases=cases, **opts)
     parts = []
     t_all = time.time()
+    if not a.quiet:
+        from veriformer.profiles import active_profile, examples
+
+        profile = a.profile or active_profile()
+        n = "1 given case" if cases else f"{a.max_examples or examples(profile, 'check')} examples"
+        print(f"veriformer: checking {a.target} as op {a.op} in {', '.join(dtypes)} ({n} per dtype, {profile} "
+              f"profile, seed {a.seed}, grad={a.grad})", file=sys.stderr)
     for i, dt in enumerate(dtypes):
         t0 = time.time()
         try:
