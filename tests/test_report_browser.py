@@ -140,7 +140,7 @@ def _synthetic(*, extra: bool, failing: bool) -> dict[str, Any]:
                                       "replay": "check(my_kernel, 'rope', cases=[RopeCase(T=3)])"}}
              if failing else {}}
     if extra:
-        check["coverage"] = {"T": "1-64", "layouts": "half"}
+        check["coverage"] = {"features": ["causal"], "not_covered": [], "cases_per_dtype": {"float16": 3}}
     return {"environment": {"python": "3.11", "torch": "2.x", "device": "cpu", "profile": "ci", "seed": 0},
             "seconds": 1.0, "passed": not failing, "checks": [check],
             "laws": [{"name": "rope.composition", "kind": "exact", "passed": True, "n_cases": 5, "source": "s",
@@ -179,4 +179,4 @@ def test_html_colours_margins_and_adapts_to_the_figures_present() -> None:
     assert "<span class='verdict PASSED' id='verdict'>PASSED</span>" in new
     assert "<td class='num warn'>0.7</td>" in new
     assert "<th>max bits lost</th>" in new and "<th>bits lost</th>" in new
-    assert "<th>coverage</th>" in new and "T: 1-64, layouts: half" in new
+    assert "<th>coverage</th>" in new and "features: causal; cases per dtype: float16 3</td>" in new

@@ -450,8 +450,9 @@ def _plots(rep: dict[str, Any]) -> list[tuple[str, str, str]]:
                 xs, ys = _median_points(sel, "max_abs")
                 pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
                 if pts:
-                    (h,) = ax.plot(*zip(*pts, strict=True), ["-o", "--s", ":^", "-.v"][k // 10 % 4],
-                                   color=cmap(k % 10), ms=3.5, lw=1.1)
+                    (h,) = ax.plot(*zip(*pts, strict=True), ["-", "--", ":", "-."][k // 10 % 4],
+                                   marker="osv^Dx+*<>"[k % 10], mfc="none", color=cmap(k % 10),
+                                   ms=7.0 - 0.45 * (k % 10), lw=1.1)
                     handles.setdefault(impl, h)
             xs, ys = _median_points([r for r in rows if r["dtype"] == dt], "allowed")
             pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
@@ -688,21 +689,36 @@ def _checks_html(rep: dict[str, Any]) -> str:
     rows = []
     for c in checks:
         for j, (dt, f) in enumerate((c.get("per_dtype") or {}).items()):
-            cov = c.get("coverage")
-            cov_txt = ", ".join(f"{a}: {b}" for a, b in cov.items()) if isinstance(cov, dict) else \
-                ("" if cov is None else str(cov))
+            cov_txt = _coverage_text(c.get("coverage")) if j == 0 else ""
             rows.append(f"<tr><td><code>{_e(c.get('name'))}</code></td><td>{_e(c.get('op'))}</td><td>{_e(dt)}</td>"
                         f"<td>{_e(c.get('grad'))}</td>{_ncell(f.get('cases'))}{_pass_cell(f.get('passed'))}"
                         f"{_mcell(f.get('max_margin'))}{_ncell(_num(f.get('max_ratio')))}"
                         f"{_ncell(_num(f.get('max_abs')))}{_ncell(_num(f.get('max_ulp')))}"
                         f"{_ncell(_num(f.get('rel_rms')))}{_ncell(_num(f.get('baseline_max_abs')))}"
                         + "".join(_ncell(_num(f.get(x))) for x in extra)
-                        + (f"<td class='muted'>{_e(cov_txt[:300])}</td>" if has_cov else "")
+                        + (f"<td class='note'>{_e(cov_txt[:400])}</td>" if has_cov else "")
                         + f"<td class='note'>{_e(c.get('note', '') if j == 0 else '')}</td></tr>")
     return ("<h2 id='checks'>Implementation checks</h2><p class='muted'>margin = max error / allowed (<= 1 "
             "passes); max ratio = the candidate's largest abs error / the naive torch baseline's, per output, "
             "maximised over outputs; max ulp over elements whose gold value is a normal number of the dtype.</p>" +
             _table("checks-table", head, rows, search="filter checks (implementation, op, dtype)"))
+
+
+def _coverage_text(cov: Any) -> str:
+    """A check's ``coverage`` summary on one line, empty entries left out: ``key: a, b; key: k v, ...``."""
+    if not isinstance(cov, dict):
+        return "" if cov is None else str(cov)
+    parts = []
+    for key, val in cov.items():
+        if isinstance(val, dict):
+            txt = ", ".join(f"{a} {b}" for a, b in val.items())
+        elif isinstance(val, list | tuple):
+            txt = ", ".join(map(str, val))
+        else:
+            txt = "" if val is None else str(val)
+        if txt:
+            parts.append(f"{key.replace('_', ' ')}: {txt}")
+    return "; ".join(parts)
 
 
 def _sweep_html(rep: dict[str, Any]) -> str:
