@@ -59,6 +59,7 @@ __all__ = [
     "recorded_launches",
     "require_kernel_device",
     "require_triton",
+    "small_launch",
     "specialisation_key",
     "specialisations",
     "tl",
@@ -218,6 +219,12 @@ def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Calla
 
 
 SMALL_LAUNCH = 1 << 16
+
+
+def small_launch(*tensors: torch.Tensor | None) -> bool:
+    """True when the largest of ``tensors`` has fewer than :data:`SMALL_LAUNCH` elements: a launch over them takes
+    the generic binary of a :func:`bounded_jit` kernel, so wrappers may also coarsen its tile buckets."""
+    return max((t.numel() for t in tensors if t is not None), default=0) < SMALL_LAUNCH
 
 
 def _canonical(kernel: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

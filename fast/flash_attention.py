@@ -68,6 +68,7 @@ from ._triton_env import (
     launch,
     require_kernel_device,
     require_triton,
+    small_launch,
     tl,
     triton,
 )
@@ -567,11 +568,19 @@ class _Geometry:
         self.blocks = blocks
         self.override = {kind: dict(cfg) for kind, cfg in _OVERRIDE.items()}  # config_override() at call time
         self.emulate = interpreting()
+        self.small = not self.emulate and small_launch(q, k, v)
+        if self.small:
+            # a small launch (a check() campaign's case) runs the generic binary with pointer loads (TMA off: it
+            # pays only for long loops) and one head-dim bucket for D and DV, at least 64, so that a campaign over
+            # head dims compiles <= 3 tile shapes instead of 5 x 5, shared by the pointer and TMA variants
+            self.bd = self.bdv = max(64, self.bd, self.bdv)
         self.dot_prec = "ieee" if (q.dtype == torch.float32 or self.emulate) else "tf32"
 
     def config(self, kind: str, dtype: torch.dtype) -> dict[str, int]:
         cfg = _CONFIGS[kind](self.T, self.S, max(self.bd, self.bdv), dtype)
         cfg = {**cfg, **self.override.get(kind, {})}
+        if self.small:
+            cfg["TMA"] = 0
         if self.blocks is not None:
             cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
         return cfg

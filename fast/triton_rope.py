@@ -48,6 +48,7 @@ from ._triton_env import (
     launch,
     require_kernel_device,
     require_triton,
+    small_launch,
     tl,
     triton,
 )
@@ -154,7 +155,7 @@ def _launch(q: torch.Tensor, k: torch.Tensor | None, qo: torch.Tensor, ko: torch
     half = cfg.r // 2
     emulate = interpreting()
     # on the GPU, tiles from size buckets (>= 16, masked) so that a campaign over head dims compiles a bounded set
-    floor = 2 if emulate else 16
+    floor = 2 if emulate else (64 if small_launch(q, k) else 16)  # small: the generic binary, coarse buckets
     block_p = max(_pow2(half), floor)
     if emulate:
         block_t, hpp = min(64, _pow2(T)), HQ + HK  # few big programs: the interpreter pays per program

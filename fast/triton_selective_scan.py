@@ -71,6 +71,7 @@ from ._triton_env import (
     launch,
     require_kernel_device,
     require_triton,
+    small_launch,
     tl,
     triton,
 )
@@ -449,6 +450,7 @@ class _Geometry:
         # BLOCK_N >= 16 (masked), BLOCK_D fixed per BLOCK_N (UNIFORM when it divides the channels of a group),
         # CHUNK = 64 (masked tail)
         self.bn = _pow2(self.n) if self.emulate else max(16, _pow2(self.n))
+        self.small = not self.emulate and small_launch(u, B, C)  # a campaign's case: the generic binary anyway
         self.f64 = u.dtype == torch.float64
         self.acc = tl.float64 if self.f64 else tl.float32
         self.softplus = softplus
@@ -491,8 +493,8 @@ class _Geometry:
         return {"ACC": self.acc, "HAS_D": self.has["D"], "HAS_Z": self.has["z"], "HAS_BIAS": self.has["delta_bias"],
                 "SOFTPLUS": self.softplus, "B_VAR": self.kinds["B"][0] != "constant",
                 "C_VAR": self.kinds["C"][0] != "constant", "UNIFORM": self.uniform, "BLOCK_D": self.bd,
-                "BLOCK_N": self.bn, "CHUNK": self.chunk, "EVEN_N": self.bn == self.n, "EMULATE": self.emulate,
-                "num_warps": self.num_warps}
+                "BLOCK_N": self.bn, "CHUNK": self.chunk, "EVEN_N": self.bn == self.n and not self.small,
+                "EMULATE": self.emulate, "num_warps": self.num_warps}
 
 
 def _s3(t: torch.Tensor | None) -> tuple[int, int, int]:

@@ -535,7 +535,7 @@ class _Geometry:
         self.bm = min(64, self.bq)
         self.nmb = -(-self.Q // self.bm)
         self.pn = self.P * self.N
-        self.block_pass = min(_pow2(self.pn), 4096) if self.emulate else min(_pow2(self.pn), 1024)
+        self.block_pass = min(_pow2(self.pn), 4096) if self.emulate else 1024  # GPU: one bucket (masked)
         self.nprog = -(-self.pn // self.block_pass)
         # tile index type: int32 on the GPU (registers); int64 in the interpreter, which checks every int32
         # add/mul for overflow at ~1 ms of Python each (int64 ops are not checked)

@@ -57,14 +57,14 @@ def test_check_forward_all_features_three_dtypes() -> None:
     r = veriformer.check(selective_scan, op="selective_scan", dtypes=("float16", "bfloat16", "float32"),
                          features=SCAN_FEATURES, max_examples=6)
     assert r.passed, r.summary()
-    assert len(r.cases) == 18
+    assert len(r.cases) >= 18  # 6 drawn per dtype, plus check()'s corner cases
 
 
 def test_check_gradients_all_features() -> None:
     r = veriformer.check(selective_scan, op="selective_scan", dtypes=("bfloat16", "float32"), features=SCAN_FEATURES,
                          grad=True, max_examples=3)
     assert r.passed, r.summary()
-    assert sum(v.output == "du" for c in r.cases for v in c.verdicts) == len(r.cases) == 6
+    assert sum(v.output == "du" for c in r.cases for v in c.verdicts) == len(r.cases) >= 6  # + corner cases
 
 
 # -- outputs against the oracle ----------------------------------------------------------------------------------
