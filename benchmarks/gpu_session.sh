@@ -18,11 +18,13 @@
 # `all` options: --budget S (default 540: seconds for all steps together), --smoke, --steps "a b" (a subset, in
 # that order), --extra-step 'name=command' (a step of your own, appended unless --steps names it; repeatable),
 # --grace S (SIGKILL this long after a step's SIGINT, default 10).  Steps, in order of value, with their weights:
-#   tests 30 (pytest -m gpu, ci profile, the kernels' files first), attention 12, linear_attention 12, ssm 10 (SSD),
-#   selective_scan 8, vq_attention 7, rope 4, ssm_conv 7 (FFT convolution, S4D kernel); an extra step weighs 10.
+#   tests 28 (pytest -m gpu, ci profile, the kernels' files first), attention 12, linear_attention 14, ssm 13 (SSD),
+#   selective_scan 9, vq_attention 6, rope 3, ssm_conv 5 (FFT convolution, S4D kernel); an extra step weighs 10.
+#   With --budget 540 and every step using its whole share: tests 168 s, attention 72, linear_attention 84, ssm 78,
+#   selective_scan 54, vq_attention 36, rope 18, ssm_conv 30 (a step that ends early leaves its time to the rest).
 # Each step gets (budget left) x weight / (weights of the steps left) seconds, runs under
 # `timeout -s INT -k <grace> <share>`, and a benchmark gets --deadline <step start + share - 2 s> (cells it has no
-# time for print as skipped) and --call-timeout <share x 0.4> (each first call / timing: a 'timeout' row, then
+# time for print as skipped) and --call-timeout <share x 0.5> (each first call / timing: a 'timeout' row, then
 # the next peer).  The whole session can overrun --budget by the last step's grace.
 # A step is skipped for time when less than 15 s (smoke: 2 s) of the budget is left.  Every row is printed as it is
 # measured (python -u); the summary at the end gives, per step, the status (ok / timeout / killed / failed /
@@ -62,8 +64,10 @@ session_all() {
   local log="$OUT/gpu_session.txt" summary="$OUT/gpu_session_summary.txt" tmp
   tmp=$(mktemp -d)
   : > "$log"
-  local -A weight=([tests]=30 [attention]=12 [linear_attention]=12 [ssm]=10 [selective_scan]=8 [vq_attention]=7
-                   [rope]=4 [ssm_conv]=7)
+  # weights: the GPU tests first; then the benchmarks that printed no row on 2026-12-04 (linear_attention, ssm,
+  # selective_scan) and attention (the backward under work) before those measured then (vq, rope, ssm_conv)
+  local -A weight=([tests]=28 [attention]=12 [linear_attention]=14 [ssm]=13 [selective_scan]=9 [vq_attention]=6
+                   [rope]=3 [ssm_conv]=5)
   local -A cmd
   local size
   local prio="tests/test_fast_kernels.py tests/test_triton_linear_attention.py tests/test_triton_ssd.py
@@ -121,7 +125,7 @@ session_all() {
       'BEGIN { x = l * w / s; if (x < m) x = m; if (x > l) x = l; printf "%d", x }')
     local c="${cmd[$name]}"
     if [[ "$c" == *benchmarks/*.py* ]]; then
-      call_to=$(awk -v s="$share" 'BEGIN { x = s * 0.4; if (x < 2) x = 2; printf "%d", x }')
+      call_to=$(awk -v s="$share" 'BEGIN { x = s * 0.5; if (x < 2) x = 2; printf "%d", x }')
       c="$c --deadline $(awk -v t="$(date +%s.%N)" -v s="$share" 'BEGIN { printf "%.1f", t + s - 2 }') \
 --call-timeout $call_to"
     fi
