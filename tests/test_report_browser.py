@@ -5,6 +5,7 @@ script, and log nothing to the console.  Those tests skip where no Chromium is i
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -23,10 +24,10 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PAT
 
 
 def rope_off_by_one(x: torch.Tensor, positions: torch.Tensor, *, base: float) -> torch.Tensor:
-    """A deliberately wrong RoPE: rotates position t by the angle of t + 1."""
-    from veriformer.fast import naive
+    """A deliberately wrong RoPE: rotates position t by the angle of t + 1 (the float64 oracle, rounded once)."""
+    from veriformer.implementations import oracle_rope
 
-    return naive.rope(x, positions + 1, base=base, layout="half")
+    return oracle_rope(x, positions + 1, base=base, layout="half")
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,10 +50,11 @@ def _text(dom: str) -> str:
 
 
 def _report(folder: Path) -> dict[str, Any]:
-    from veriformer.implementations import IMPLEMENTATIONS, Implementation
+    from veriformer.implementations import Implementation, oracle_rope
     from veriformer.report import write_report
 
-    impls = [next(i for i in IMPLEMENTATIONS if i.name == "naive_torch[half]"),
+    impls = [Implementation("oracle_rope", "rope", functools.partial(oracle_rope, layout="half"),
+                            options={"layout": "half"}, note="float64 oracle rounded once"),
              Implementation("rope_off_by_one", "rope", rope_off_by_one, options={"layout": "half"},
                             note="deliberately wrong")]
     return write_report(folder, laws=["rope.composition"], mutants=["rope.table_wraps_at_4096"],

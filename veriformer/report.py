@@ -294,8 +294,10 @@ def _bits(c: dict[str, Any], dtype: str) -> float | None:
 
 
 def _is_baseline(c: dict[str, Any]) -> bool:
-    """The naive torch baseline checked against itself (ratio 1, margin ~1/rho by construction)."""
-    return str(c.get("name", "")).startswith("naive_torch")
+    """A check of the op's baseline itself: named ``naive_torch...``, or with a max ratio of exactly 1 in every
+    dtype (its margin is ~1/rho by construction)."""
+    ratios = [f.get("max_ratio") for f in (c.get("per_dtype") or {}).values()]
+    return str(c.get("name", "")).startswith("naive_torch") or (bool(ratios) and all(r == 1.0 for r in ratios))
 
 
 def _closest(rep: dict[str, Any], n: int = CLOSEST_ROWS) -> list[dict[str, Any]]:
