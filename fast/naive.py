@@ -16,12 +16,14 @@ __all__ = ["rope", "rope_careful", "softmax_attention"]
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
                       scale: float | None = None, window: int | None = None, sinks: int = 0,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
+                      mask: torch.Tensor | None = None,
+                      return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Softmax attention in the input dtype: q [B, H, T, D], k/v [B, Hkv, S, D] -> o [B, H, T, Dv].
 
     ``softmax(scale * q k^T + mask) v`` with ``torch.softmax`` (which subtracts the row max); kv heads
-    repeated with ``repeat_interleave`` (GQA); rows with no visible key give 0.  Visibility (causal
-    end-aligned, window, sinks) as :func:`veriformer.reference.visibility_mask`.
+    repeated with ``repeat_interleave`` (GQA); rows with no visible key give 0.  ``return_lse=True`` also
+    returns ``torch.logsumexp`` of the masked logits [B, H, T] in the input dtype (-inf for empty rows).
+    Visibility (causal end-aligned, window, sinks) as :func:`veriformer.reference.visibility_mask`.
     Source: Vaswani et al. 2017; the plain PyTorch formula.
     """
     H, T, D = q.shape[1], q.shape[2], q.shape[3]
@@ -41,7 +43,8 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, caus
     s = s.masked_fill(~visible, float("-inf"))
     p = torch.softmax(s, dim=-1)
     p = torch.where(visible.any(dim=-1, keepdim=True), p, torch.zeros((), dtype=p.dtype, device=p.device))
-    return p.to(v.dtype) @ v
+    o = p.to(v.dtype) @ v
+    return (o, torch.logsumexp(s, dim=-1)) if return_lse else o
 
 
 def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",

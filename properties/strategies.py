@@ -95,6 +95,7 @@ class AttentionCase:
     amp: float = 1.0
     scale: float | None = None
     seed: int = 0
+    return_lse: bool = False
 
     @property
     def scale_value(self) -> float:
@@ -125,6 +126,8 @@ class AttentionCase:
             kw["window"] = self.window
         if self.sinks:
             kw["sinks"] = self.sinks
+        if self.return_lse:
+            kw["return_lse"] = True
         return kw
 
 
@@ -132,9 +135,10 @@ class AttentionCase:
 def attention_cases(draw: Any, features: frozenset[str] | set[str] = ATTENTION_FEATURES,
                     dtype: str = "float64", max_T: int = 48, max_S: int = 64,
                     head_dims: tuple[int, ...] = HEAD_DIMS, max_batch_heads: int = 8) -> AttentionCase:
-    """Attention cases using only the ``features`` given ({"causal", "gqa", "window", "sinks", "mask"})."""
+    """Attention cases using only the ``features`` given ({"causal", "gqa", "window", "sinks", "mask"}, and
+    "lse": the callable is asked for the log-sum-exp too, ``return_lse=True``)."""
     features = frozenset(features)
-    unknown = features - ATTENTION_FEATURES
+    unknown = features - ATTENTION_FEATURES - {"lse"}
     if unknown:
         raise ValueError(f"attention_cases: unknown features {sorted(unknown)}; "
                          f"expected a subset of {sorted(ATTENTION_FEATURES)}")
@@ -158,7 +162,7 @@ def attention_cases(draw: Any, features: frozenset[str] | set[str] = ATTENTION_F
     amp = min(draw(st.sampled_from(LOGIT_SCALES)), MAX_LOGIT[dtype])
     scale = draw(st.sampled_from((None, None, None, 1.0, 0.3)))
     return AttentionCase(B, H, H // group, T, S, D, Dv, causal, window, sinks, mask, mask_b, mask_h, amp,
-                         scale, draw(st.integers(0, 2**32 - 1)))
+                         scale, draw(st.integers(0, 2**32 - 1)), "lse" in features and draw(st.booleans()))
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,20 @@ def test_a_failed_check_names_the_likely_cause() -> None:
 
     r = veriformer.check(no_scale, op="linear_attention", shrink=False)
     assert not r.passed and "scale ignored" in r.failure.message
+
+
+def test_log_sum_exp_is_a_checked_output() -> None:
+    """With the 'lse' feature the callable is asked for return_lse=True and its lse is judged (-inf rows too);
+    an lse off by log(2) (a missing factor in the normaliser) fails while the output is right."""
+    from veriformer.implementations import oracle_attention
+
+    r = veriformer.check(oracle_attention, op="softmax_attention", dtypes=("bfloat16", "float32"),
+                         features={"causal", "lse", "mask"}, max_examples=8)
+    assert r.passed and any(v.output == "lse" for c in r.cases for v in c.verdicts)
+
+    def lse_off(q, k, v, *, causal, scale, return_lse=False):  # type: ignore[no-untyped-def]
+        o, lse = naive.softmax_attention(q, k, v, causal=causal, scale=scale, return_lse=True)
+        return (o, lse + 0.6931) if return_lse else o
+
+    bad = veriformer.check(lse_off, op="softmax_attention", features={"causal", "lse"}, shrink=False)
+    assert not bad.passed and "lse" in bad.failure.message

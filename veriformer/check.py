@@ -315,7 +315,8 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
                 for n in outs]
     if grad:
         rng = np.random.default_rng(getattr(case, "seed", 0) + 1)
-        cots = {n: round_to(rng.standard_normal(gold[n].shape), dtype) for n in outs}
+        cots = {n: (np.zeros(gold[n].shape) if n in spec.nondiff_outputs
+                    else round_to(rng.standard_normal(gold[n].shape), dtype)) for n in outs}
         gold_g = spec.gold_vjp(case, arrays, cots, opts)
         names = [n for n in spec.differentiable if n in cand_in]
         if not any(o.requires_grad for o in outs.values()):
@@ -324,7 +325,8 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
         def vjp(o: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]) -> tuple[Any, ...]:
             live = [n for n in o if o[n].requires_grad]
             return torch.autograd.grad([o[n] for n in live], [inputs[n] for n in names],
-                                       [to_torch(cots[n], dtype, device) for n in live], allow_unused=True)
+                                       [to_torch(cots[n], dtype, device).to(o[n].dtype) for n in live],
+                                       allow_unused=True)
 
         try:
             with nan_poisoned_allocations():

@@ -227,7 +227,8 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
     elem_margin = float(ratio_i.max()) if err.size else 0.0
     u, u_acc = unit_roundoff(dtype), unit_roundoff(acc)
     phi = 2 * u * np.abs(gz) + (u * sig if cond else 0.0) + condition * u_acc * s
-    b_err = np.where(ok & np.isfinite(b), np.abs(b - g), 0.0) if fb.nonfinite == 0 else np.zeros(g.shape)
+    with np.errstate(invalid="ignore"):
+        b_err = np.where(ok & np.isfinite(b), np.abs(b - g), 0.0) if fb.nonfinite == 0 else np.zeros(g.shape)
     with np.errstate(invalid="ignore", over="ignore"):
         budget = rho * float(np.sqrt(np.sum(b_err * b_err))) + float(np.sqrt(np.sum(phi * phi)))
         e2 = float(np.sqrt(np.sum(err * err)))

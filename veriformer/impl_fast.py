@@ -32,7 +32,7 @@ if HAVE_TRITON:
 
     register_implementation(Implementation(
         name="triton_flash", op="softmax_attention", fn=_attention,
-        features=frozenset({"causal", "gqa", "window", "sinks"}), grad=True,
+        features=frozenset({"causal", "gqa", "window", "sinks", "lse"}), grad=True,
         note="Triton FlashAttention-2 forward + backward (fp32 accumulation, block skipping for causal/window/"
              "sinks, in-kernel GQA, masked head-dim padding for any D <= 256); CPU interpreter without CUDA"))
     register_implementation(Implementation(

@@ -33,11 +33,18 @@ class Implementation:
 
 
 def oracle_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float,
-                     window: int | None = None, sinks: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The float64 oracle wrapped as a torch kernel (result rounded once to q's dtype)."""
+                     window: int | None = None, sinks: int = 0, mask: torch.Tensor | None = None,
+                     return_lse: bool = False) -> Any:
+    """The float64 oracle wrapped as a torch kernel (result rounded once to q's dtype; lse in float32 for half
+    inputs, as flash-attention returns it)."""
     m = None if mask is None else (mask.cpu().numpy() if mask.dtype == torch.bool else to_numpy(mask))
-    o = ref.softmax_attention(q, k, v, scale=scale, causal=causal, window=window, sinks=sinks, mask=m)
-    return torch.from_numpy(o).to(device=q.device, dtype=q.dtype)
+    o, lse = ref.softmax_attention(q, k, v, scale=scale, causal=causal, window=window, sinks=sinks, mask=m,
+                                   return_lse=True)
+    o_t = torch.from_numpy(o).to(device=q.device, dtype=q.dtype)
+    if not return_lse:
+        return o_t
+    wide = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
+    return o_t, torch.from_numpy(lse).to(device=q.device, dtype=wide)
 
 
 def oracle_rope(x: torch.Tensor, positions: torch.Tensor, *, base: float, layout: str = "half",
@@ -67,7 +74,7 @@ def torch_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: boo
         q, k, v, attn_mask=attn_mask, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
 
 
-_ALL = frozenset({"causal", "gqa", "window", "sinks", "mask"})
+_ALL = frozenset({"causal", "gqa", "window", "sinks", "mask", "lse"})
 
 IMPLEMENTATIONS: list[Implementation] = [
     Implementation("naive_torch", "softmax_attention", naive.softmax_attention, _ALL, grad=True,

@@ -28,7 +28,13 @@ def _attention_call(fn: Callable[..., Any], t: dict[str, torch.Tensor], case: st
     kw: dict[str, Any] = {"causal": case.causal, "scale": case.scale_value, **case.features()}
     if "mask" in t:
         kw["mask"] = t["mask"]
-    return fn(t["q"], t["k"], t["v"], **kw)
+    res = fn(t["q"], t["k"], t["v"], **kw)
+    return res if case.return_lse else (res, None)
+
+
+def _attention_gold(case: strat.AttentionCase, a: dict[str, np.ndarray], opts: dict[str, Any]) -> dict[str, Any]:
+    o, lse = ref.softmax_attention(a["q"], a["k"], a["v"], return_lse=True, **_attention_kwargs(case, a))
+    return {"out": o, "lse": lse} if case.return_lse else {"out": o}
 
 
 def _attention_kwargs(case: strat.AttentionCase, a: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -61,7 +67,7 @@ def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
     L = logit_bound(case, a)
     logits = ref.attention_logits(a["q"], a["k"], **{k: w for k, w in _attention_kwargs(case, a).items()})
     s, sigma = attention_summand_scales(logits, a["v"])
-    out: dict[str, tuple[Any, ...]] = {"out": (L, s, sigma)}
+    out: dict[str, tuple[Any, ...]] = {"out": (L, s, sigma), "lse": (1.0, L + 1.0)}
     if cots is not None:
         cot = cots["out"]
         common = 2 * abs(case.scale_value) * rn(cot) * rn(a["v"])
@@ -77,13 +83,15 @@ def _sweep(size: int, seed: int) -> strat.AttentionCase:
 
 SOFTMAX_ATTENTION = register_op(OpSpec(
     name="softmax_attention",
-    convention="fn(q, k, v, *, causal, scale, **features) -> o; q [B,H,T,D], k/v [B,Hkv,S,D], o [B,H,T,Dv]",
+    convention="fn(q, k, v, *, causal, scale, **features) -> o (or (o, lse) with return_lse=True); q [B,H,T,D], "
+               "k/v [B,Hkv,S,D], o [B,H,T,Dv], lse [B,H,T] (natural log, float32 allowed for half inputs, -inf "
+               "for rows with no visible key)",
     source="Vaswani et al. 2017; spec attention.md sections 3, 4, 8",
-    features=strat.ATTENTION_FEATURES,
+    features=strat.ATTENTION_FEATURES | {"lse"},
     options={},
     strategy=lambda features, dtype, opts: strat.attention_cases(features=features, dtype=dtype),
     call=_attention_call,
-    gold=lambda case, a, opts: ref.softmax_attention(a["q"], a["k"], a["v"], **_attention_kwargs(case, a)),
+    gold=_attention_gold,
     gold_vjp=lambda case, a, g, opts: dict(zip(
         ("q", "k", "v"),
         ref.softmax_attention_vjp(a["q"], a["k"], a["v"], g["out"], **_attention_kwargs(case, a)), strict=True)),
@@ -94,7 +102,10 @@ SOFTMAX_ATTENTION = register_op(OpSpec(
     conditioning=_attention_conditioning,
     sweep=_sweep,
     sweep_sizes=(16, 64, 256, 1024),
-    feature_keywords={"window": "window", "sinks": "sinks", "mask": "mask"},
+    feature_keywords={"window": "window", "sinks": "sinks", "mask": "mask", "lse": "return_lse"},
+    outputs=("out", "lse"),
+    wide_outputs=frozenset({"lse"}),
+    nondiff_outputs=frozenset({"lse"}),
     regions=regions.ATTENTION_REGIONS,
     corners=regions.attention_corners,
     alternatives=alternatives.attention_alternatives,

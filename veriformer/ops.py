@@ -61,6 +61,8 @@ class OpSpec:
     # a careful same-dtype baseline where the usual one is far from correct (e.g. RoPE angles in float32): each
     # output is judged against the better of the two baselines (options -> callable), see the tolerance rows
     careful_baseline: Callable[[dict[str, Any]], Callable[..., Any]] | None = None
+    # outputs that are not differentiated (e.g. the log-sum-exp): check(grad=True) gives them a zero cotangent
+    nondiff_outputs: frozenset[str] = frozenset()
     # known alternative conventions / bug signatures: (case, arrays, options) -> [(description, {output: gold})]
     alternatives: Callable[[Any, dict[str, np.ndarray], dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = None
 
