@@ -400,11 +400,19 @@ class Bench:
                 if ref is not None and ref.shape == got.shape:
                     diffs[case.shape] = float((got.float() - ref.float()).abs().max())
             del res
-            phase, limit, t0 = "timing", self._limit(), time.monotonic()
-            with wall_clock_limit(limit):
-                ms = bench_ms(mode_caller(impl.fn, mode, run_case.args, run_case.wrt, run_case.grads),
-                              device=self.device, warmup=self.warmup, rep=self.rep) * scale
-            self.timed_s += time.monotonic() - t0
+            # a prefix of the same shapes was timed at an earlier case: the same computation, not timed again
+            same = (mode, tuple(tuple(a.shape) for a in run_case.args if isinstance(a, torch.Tensor)))
+            if scale != 1.0 and same in state.prefix_ms:
+                ms, note = state.prefix_ms[same] * scale, f"{note}; timed at an earlier shape"
+            else:
+                phase, limit, t0 = "timing", self._limit(), time.monotonic()
+                with wall_clock_limit(limit):
+                    ms = bench_ms(mode_caller(impl.fn, mode, run_case.args, run_case.wrt, run_case.grads),
+                                  device=self.device, warmup=self.warmup, rep=self.rep)
+                self.timed_s += time.monotonic() - t0
+                if scale != 1.0:
+                    state.prefix_ms[same] = ms
+                ms *= scale
         except (CallTimeout, Exception) as exc:  # over its limit; or a peer missing, failing, out of memory
             if phase == "first call":
                 self.compile_s += time.monotonic() - t0
@@ -446,11 +454,13 @@ class Bench:
 @dataclass
 class _ImplState:
     """Per implementation: modes that timed out or failed (the later cells say so instead of retrying), the
-    ``diff`` per shape, the modes timed at least once."""
+    ``diff`` per shape, the modes timed at least once, and the ms of prefix measurements by mode and input shapes
+    (a longer case cut to the same prefix reuses it: same computation, only the extrapolation factor differs)."""
 
     dead: dict[str, str] = field(default_factory=dict)
     diffs: dict[str, float] = field(default_factory=dict)
     timed: set[str] = field(default_factory=set)
+    prefix_ms: dict[tuple[Any, ...], float] = field(default_factory=dict)
 
 
 def _first_call(fn: Callable[..., Any], mode: str, case: Case) -> Any:

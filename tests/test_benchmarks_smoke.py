@@ -109,7 +109,8 @@ def test_wall_clock_limit_interrupts_a_long_call(roofline: Any) -> None:
 def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """Ours first at every shape; a peer whose first call exceeds --call-timeout gets a timeout row and is skipped
     (not retried) in that mode; a peer that fails in fwd+bwd after a good forward is reported as forward only; a
-    mode-restricted, an unavailable, a length-capped and a prefix-measured (extrapolated) peer each say so."""
+    mode-restricted, an unavailable, a length-capped and a prefix-measured (extrapolated) peer each say so; the
+    prefix is timed once for all lengths."""
     R = roofline
     calls = {"slow": 0}
 
@@ -131,7 +132,7 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
             raise RuntimeError("backward refused on this build")
 
     cases = []
-    for n in (8, 32):
+    for n in (8, 32, 64):
         x = torch.randn(2, n, requires_grad=True)
         case = R.Case(f"n{n}", (x,), (x,), torch.ones(2, n), lambda mode, ms: {"rate": 1.0 / ms}, n,
                       cut=lambda y, m: y[..., :m])
@@ -150,7 +151,7 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
     out = capsys.readouterr().out
     by = {(r["impl"], r["shape"], r["mode"]): r for r in rows}
     assert rows[0]["impl"] == "ours" and rows[0]["ratio"] == 1.0 and "ms" in rows[0]
-    assert [r["impl"] for r in rows[:4]] == ["ours"] * 4  # every shape of ours before any peer
+    assert [r["impl"] for r in rows[:6]] == ["ours"] * 6  # every shape of ours before any peer
     assert by["slow peer", "n8", "fwd"]["note"].startswith("timeout: first call over 1 s")
     assert by["slow peer", "n32", "fwd"]["note"].startswith("skipped: timed out earlier")
     assert calls["slow"] == 2  # fwd once (timed out), fwd+bwd once (timed out): no retry at n32
@@ -161,8 +162,10 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
     assert by["restricted", "n32", "fwd+bwd"]["note"] == "forward only: by design"
     assert by["absent", "n8", "-"]["note"] == "not installed"
     assert "ms" in by["quadratic", "n8", "fwd"] and by["quadratic", "n32", "fwd"]["note"].startswith("skipped: O(T^2)")
-    loop = by["loop", "n32", "fwd"]
+    loop, loop64 = by["loop", "n32", "fwd"], by["loop", "n64", "fwd"]
     assert "time x2" in loop["note"] and loop["diff"] == 0.0 and loop["first_s"] >= 0
+    assert "time x4" in loop64["note"] and "timed at an earlier shape" in loop64["note"] and loop64["diff"] == 0.0
+    assert loop64["ms"] == pytest.approx(2 * loop["ms"])  # the length-16 prefix timed once, scaled x2 and x4
     assert bench.counts["timeout"] == 2 and bench.counts["failed"] == 1
     for r in rows:  # every row was printed when measured, in order
         assert r["impl"] in out
