@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .linear_attention_strategies import LinearAttentionCase
-from .ssm_strategies import ScanCase
-from .strategies import MAX_LOGIT, AttentionCase
+from .mamba_chunk_scan_strategies import MambaChunkCase
+from .ssm_strategies import ScanCase, SSDCase
+from .strategies import MAX_LOGIT, AttentionCase, RopeCase
 
-__all__ = ["ATTENTION_REGIONS", "LINEAR_ATTENTION_REGIONS", "SCAN_REGIONS", "Regions", "attention_corners",
-           "linear_attention_corners", "scan_corners"]
+__all__ = ["ATTENTION_REGIONS", "LINEAR_ATTENTION_REGIONS", "MAMBA_CHUNK_REGIONS", "ROPE_REGIONS", "SCAN_REGIONS",
+           "SSD_REGIONS", "Regions", "attention_corners", "linear_attention_corners", "mamba_chunk_corners",
+           "rope_corners", "scan_corners", "ssd_corners"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,65 @@ def scan_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> 
         *([ScanCase(b=1, d=2, n=4, L=9, bc="constant", use_D="D" in f, complex_A=True, seed=303)]
           if "complex_A" in f else []),
     ]
+
+
+ROPE_REGIONS = Regions({
+    "T=1": (_r(), lambda c: c.T == 1),
+    "positions >= 65536": (_r(), lambda c: (c.positions == "offset" and c.offset >= 65536)
+                           or (c.positions in ("random", "signed") and c.max_position >= 65536)),
+    "negative positions": (_r(), lambda c: c.positions == "signed"),
+    "decode offset": (_r(), lambda c: c.positions == "offset"),
+    "large amplitude": (_r(), lambda c: c.amp >= 100),
+})
+
+
+def rope_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[RopeCase]:
+    rd = opts.get("rotary_dim")
+    D = max(16, rd or 0)
+    return [RopeCase(B=1, H=1, T=1, D=D, positions="offset", offset=10**6, rotary_dim=rd, seed=401,
+                     layout=opts.get("layout", "half")),
+            RopeCase(B=1, H=2, T=6, D=D, positions="signed", max_position=10**6, amp=300.0, rotary_dim=rd,
+                     seed=402, layout=opts.get("layout", "half"))]
+
+
+SSD_REGIONS = Regions({
+    "one chunk": (_r(), lambda c: c.chunks == 1),
+    "several chunks": (_r(), lambda c: c.chunks > 1),
+    "chunk size 1": (_r(), lambda c: c.chunk_size == 1),
+    "mild decay": (_r(), lambda c: c.decay == "mild"),
+    "zero decay": (_r(), lambda c: c.decay == "zero"),
+    "steep decay": (_r(), lambda c: c.decay == "steep"),
+    "initial states": (_r("initial_states"), lambda c: c.initial),
+})
+
+
+def ssd_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[SSDCase]:
+    init = "initial_states" in features
+    return [SSDCase(b=1, h=1, p=3, n=4, chunks=3, chunk_size=4, decay="steep", initial=init, seed=501),
+            SSDCase(b=1, h=2, p=1, n=1, chunks=1, chunk_size=1, decay="zero", seed=502),
+            SSDCase(b=2, h=1, p=2, n=4, chunks=2, chunk_size=8, decay="mild", seed=503)]
+
+
+MAMBA_CHUNK_REGIONS = Regions({
+    "l=1": (_r(), lambda c: c.l == 1),
+    "several chunks plus a partial one": (_r(), lambda c: c.l > c.chunk_size and c.l % c.chunk_size != 0),
+    "mild decay": (_r(), lambda c: c.decay == "mild"),
+    "steep decay": (_r(), lambda c: c.decay == "steep"),
+    "grouped B/C": (_r("grouped"), lambda c: c.g < c.h),
+    "D per head": (_r("D"), lambda c: c.D == "h"),
+    "D per head and channel": (_r("D"), lambda c: c.D == "hp"),
+    "z gate": (_r("z"), lambda c: c.z),
+    "dt bias": (_r("dt_bias"), lambda c: c.bias),
+    "softplus": (_r("dt_softplus"), lambda c: c.softplus),
+    "initial states": (_r("initial_states"), lambda c: c.initial),
+    "final states": (_r("return_final_states"), lambda c: c.final),
+})
+
+
+def mamba_chunk_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[MambaChunkCase]:
+    f = features
+    return [MambaChunkCase(b=1, l=11, h=4, g=2 if "grouped" in f else 4, p=3, n=4, chunk_size=4, decay="steep",
+                           D="hp" if "D" in f else "none", z="z" in f, bias="dt_bias" in f,
+                           softplus="dt_softplus" in f, initial="initial_states" in f,
+                           final="return_final_states" in f, seed=601),
+            MambaChunkCase(b=1, l=1, h=2, g=2, p=2, n=2, chunk_size=4, D="h" if "D" in f else "none", seed=602)]

@@ -27,10 +27,20 @@ def _oracle_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     return naive_ssm.selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
+def _oracle_impl(op: str) -> object:
+    from veriformer.implementations import IMPLEMENTATIONS
+    return next(i for i in IMPLEMENTATIONS if i.op == op and i.name.startswith("oracle_in_torch"))
+
+
 @pytest.mark.parametrize(("op", "fn"), [("softmax_attention", oracle_attention), ("linear_attention", _oracle_la),
-                                        ("selective_scan", _oracle_scan)])
+                                        ("selective_scan", _oracle_scan), ("rope", None), ("ssd_scan", None),
+                                        ("mamba_chunk_scan", None)])
 def test_every_region_is_reached_in_a_ci_campaign(op: str, fn: object) -> None:
-    r = veriformer.check(fn, op=op, dtypes=("float32",), profile="ci")  # type: ignore[arg-type]
+    opts: dict[str, object] = {}
+    if fn is None:
+        impl = _oracle_impl(op)
+        fn, opts = impl.fn, dict(impl.options)  # type: ignore[attr-defined]
+    r = veriformer.check(fn, op=op, dtypes=("float32",), profile="ci", **opts)  # type: ignore[arg-type]
     spec = get_op(op)
     assert spec.regions is not None
     want = spec.regions.reachable(r.features)
@@ -45,8 +55,8 @@ def test_features_default_to_the_whole_convention_and_missing_keywords_are_repor
 
     r = veriformer.check(attention_without_window, op="softmax_attention", max_examples=3)
     assert r.passed
-    assert set(r.features) == {"causal", "gqa", "mask"} and set(r.not_covered) == {"sinks", "window"}
-    assert "not covered: sinks, window" in r.summary()
+    assert set(r.features) == {"causal", "gqa", "mask"} and set(r.not_covered) == {"lse", "sinks", "window"}
+    assert "not covered: lse, sinks, window" in r.summary()
 
 
 def test_linear_attention_campaign_varies_scale() -> None:

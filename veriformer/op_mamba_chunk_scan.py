@@ -49,6 +49,7 @@ from . import reference as ref
 from .fast import naive_mamba_chunk_scan
 from .ops import OpSpec, max_or_zero, register_op
 from .properties import mamba_chunk_scan_strategies as mst
+from .properties import regions
 from .reference._validate import as_float64, require, require_finite
 from .tolerances import Tolerance, register_tolerance
 
@@ -289,4 +290,6 @@ MAMBA_CHUNK_SCAN = register_op(OpSpec(
                                                 bias=True, softplus=True, final=True, seed=seed),
     sweep_sizes=(16, 256, 1024),
     feature_keywords={k: k for k in ("D", "z", "dt_bias", "dt_softplus", "initial_states", "return_final_states")},
+    regions=regions.MAMBA_CHUNK_REGIONS,
+    corners=regions.mamba_chunk_corners,
 ))

@@ -12,7 +12,7 @@ from typing import Any
 from . import reference as ref
 from .fast import naive
 from .ops import OpSpec, register_op
-from .properties import alternatives
+from .properties import alternatives, regions
 from .properties import strategies as strat
 
 __all__ = ["ROPE"]
@@ -58,5 +58,7 @@ ROPE = register_op(OpSpec(
     validate_options=_rope_options,
     sweep=_sweep,
     alternatives=alternatives.rope_alternatives,
+    regions=regions.ROPE_REGIONS,
+    corners=regions.rope_corners,
     sweep_sizes=(16, 256, 4096, 32768),
 ))

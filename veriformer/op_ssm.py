@@ -397,4 +397,6 @@ SSD_SCAN = register_op(OpSpec(
     sweep=lambda size, seed: sst.SSDCase(b=1, h=2, p=8, n=16, chunks=max(1, size // 16), chunk_size=16, seed=seed),
     sweep_sizes=(16, 256, 1024),
     feature_keywords={"initial_states": "initial_states"},
+    regions=regions.SSD_REGIONS,
+    corners=regions.ssd_corners,
 ))
