@@ -165,7 +165,8 @@ def test_markdown_top_block_and_failures() -> None:
     assert failures < md.index("## Laws")
     assert "replay: `check(my_kernel, 'rope', cases=[RopeCase(T=3)])`" in md[failures:]
     assert "| `rope.bad` | rope | yes | rope.composition | — | d |" in md
-    assert "## Failures" not in to_markdown(_synthetic(extra=False, failing=False))
+    passing = to_markdown(_synthetic(extra=False, failing=False))
+    assert "## Failures\n\nNone: every law passed" in passing and "replay:" not in passing
 
 
 def test_html_colours_margins_and_adapts_to_the_figures_present() -> None:
