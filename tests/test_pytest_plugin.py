@@ -149,13 +149,15 @@ def test_plugin_imports_nothing_heavy(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads((tmp_path / "modules.json").read_text()) == ["veriformer", "veriformer.pytest_plugin"]
+    loaded = set(json.loads((tmp_path / "modules.json").read_text()))
+    assert loaded <= {"veriformer", "veriformer.pytest_plugin"}, sorted(loaded)
 
 
 @pytest.mark.xfail(strict=True, reason=_LAZY_REASON)
 def test_plugin_adds_under_0_3_s_to_a_run_that_does_not_use_it(tmp_path: Path) -> None:
-    """``pytest`` with the plugin against ``pytest -p no:veriformer`` on a trivial test file, min of 3 runs each
-    (measured with a lazy package __init__: 0.76 s against 0.75 s; with the eager one 3.8 s against 0.8 s)."""
+    """``pytest`` with the plugin against ``pytest -p no:veriformer`` on a trivial test file, min of 3 runs each.
+    Measured on 2 cores: through the package with its eager __init__ 3.8 s against 0.8 s; the same plugin code
+    loaded without the package (a top-level module, or a lazy package __init__) 0.76 s against 0.75 s."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_triv.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
     env_ok = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") is None
