@@ -18,7 +18,7 @@ from .fast import naive
 from .torchio import to_numpy
 
 __all__ = ["IMPLEMENTATIONS", "Implementation", "oracle_attention", "oracle_rope", "register_implementation",
-           "torch_sdpa"]
+           "torch_sdpa", "torch_sdpa_math"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,16 @@ def torch_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: boo
         q, k, v, attn_mask=attn_mask, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
 
 
+def torch_sdpa_math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`torch_sdpa` restricted to SDPA's MATH backend (the reference composite of matmul, softmax, matmul),
+    so the report checks both of torch's CPU backends (the default picks its fused CPU flash kernel)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        return torch_sdpa(q, k, v, causal=causal, scale=scale, mask=mask)
+
+
 _ALL = frozenset({"causal", "gqa", "window", "sinks", "mask", "lse"})
 
 IMPLEMENTATIONS: list[Implementation] = [
@@ -83,6 +93,8 @@ IMPLEMENTATIONS: list[Implementation] = [
                    note="float64 oracle rounded once: the best any kernel can do"),
     Implementation("torch_sdpa", "softmax_attention", torch_sdpa, frozenset({"causal", "gqa", "mask"}),
                    grad=True, note="torch.nn.functional.scaled_dot_product_attention, lower-right causal"),
+    Implementation("torch_sdpa[math]", "softmax_attention", torch_sdpa_math, frozenset({"causal", "gqa", "mask"}),
+                   grad=True, note="the same through SDPBackend.MATH"),
 ]
 for _layout in ("half", "interleaved"):
     IMPLEMENTATIONS += [
