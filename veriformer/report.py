@@ -24,7 +24,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0, pro
     law_names = list(LAWS) if laws is None else list(laws)
     mutant_names = list(MUTANTS) if mutants is None else list(mutants)
     impls = list(IMPLEMENTATIONS if implementations is None else implementations)
-    total = len(law_names) + len(mutant_names) + len(impls) + 1
+    total = len(law_names) + len(mutant_names) + 2 * len(impls)
     step = 0
     t0 = time.time()
 
@@ -147,8 +147,7 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0, pro
         d["note"] = impl.note
         checks.append(d)
         tick(f"check {impl.name}")
-    sweep = _length_sweep(impls, device, profile, seed, sweep_sizes)
-    tick("length sweep")
+    sweep = _length_sweep(impls, device, profile, seed, sweep_sizes, on_done=lambda n: tick(f"length sweep {n}"))
     targets = list(law_names) + sorted({t for m in mutant_rows for t in m["caught"] if t.startswith("op:")})
     matrix = [{"mutant": m["name"], "cells": {t: m["caught"].get(t) for t in targets}} for m in mutant_rows]
     return {"environment": _environment(device, profile, seed), "seconds": round(time.time() - t0, 1),
@@ -172,23 +171,25 @@ def _sweep_sizes(spec: Any, profile: str, override: dict[str, tuple[int, ...]] |
 
 
 def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
-                  sizes_override: dict[str, tuple[int, ...]] | None = None) -> list[dict[str, Any]]:
+                  sizes_override: dict[str, tuple[int, ...]] | None = None,
+                  on_done: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Error of each implementation's output on the op's fixed sweep shapes at growing sequence length.
 
     Lengths: see :func:`_sweep_sizes` (:data:`REPORT_SWEEP_SIZES`, the op's ``sweep_sizes``, or
-    ``sizes_override``).  Seeds: 3 per length up to
-    :data:`SWEEP_LONG`, 1 above.  Rows: impl, op, dtype, size, passed, max abs, ratio, margin, baseline max abs,
-    and ``allowed`` = rho * baseline max abs + floor, the allowed error at the worst element's scale."""
+    ``sizes_override``).  Seeds: 3 per length up to :data:`SWEEP_LONG`, 1 above.  Rows: impl, op, dtype, size,
+    passed, max abs, ratio, margin, baseline max abs, and ``allowed`` = rho * baseline max abs + floor, the
+    allowed error at the worst element's scale.  ``on_done(name)`` is called after each implementation."""
     from .ops import OPS
 
     rows: list[dict[str, Any]] = []
     for impl in impls:
         spec = OPS[impl.op]
-        if spec.sweep is None:
-            continue
-        sizes = _sweep_sizes(spec, profile, sizes_override, device)
-        cases = [spec.sweep(n, seed + i) for n in sizes for i in range(SWEEP_SEEDS if n <= SWEEP_LONG else 1)]
+        make = spec.sweep
+        cases = [] if make is None else [make(n, seed + i) for n in _sweep_sizes(spec, profile, sizes_override, device)
+                                         for i in range(SWEEP_SEEDS if n <= SWEEP_LONG else 1)]
         if not cases:
+            if on_done is not None:
+                on_done(impl.name)
             continue
         r = check(impl.fn, op=impl.op, dtypes=DTYPES, device=device, cases=cases, name=impl.name,
                   **impl.options)
@@ -200,6 +201,8 @@ def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
                          "margin": v.margin if v else None,
                          "baseline_max_abs": v.baseline.max_abs if v else None,
                          "allowed": rho * v.baseline.max_abs + getattr(v, "floor", 0.0) if v else None})
+        if on_done is not None:
+            on_done(impl.name)
     return rows
 
 
