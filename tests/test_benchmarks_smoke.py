@@ -119,7 +119,7 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
 
     def slow(x: torch.Tensor) -> torch.Tensor:
         calls["slow"] += 1
-        time.sleep(20)
+        time.sleep(60)
         return x.cumsum(-1)
 
     class FwdOnly(torch.autograd.Function):
@@ -138,23 +138,23 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
                       cut=lambda y, m: y[..., :m])
         case.prefix = R.prefix_case(case, lambda t: t.dim() - 1)
         cases.append(case)
-    impls = [R.Impl("ours", ours), R.Impl("slow peer", slow), R.Impl("fwd-only peer", FwdOnly.apply),
+    impls = [R.Impl("ours", ours), R.Impl("slow peer", slow, modes=["fwd"]), R.Impl("fwd-only peer", FwdOnly.apply),
              R.Impl("restricted", ours, modes=["fwd"], mode_note="forward only: by design"),
              R.Impl("absent", None), R.Impl("quadratic", ours, max_len=16, skip_note="skipped: O(T^2) beyond 16"),
              R.Impl("loop", ours, max_len=16, extrapolate=True)]
-    bench = R.Bench(device="cpu", warmup=1, rep=1, call_timeout=1.0, name="fake")
+    bench = R.Bench(device="cpu", warmup=1, rep=1, call_timeout=3.0, name="fake")
     bench.table([*R.LEAD_COLUMNS, ("rate", "rate", ".1f"), ("diff", "max|o-ours|", ".1e")],
                 [c.shape for c in cases], [i.name for i in impls])
     t0 = time.monotonic()
     rows = bench.run(impls, cases, ["fwd", "fwd+bwd"])
-    assert time.monotonic() - t0 < 8  # two 1 s timeouts (fwd, fwd+bwd), then no retry of the slow peer
+    assert time.monotonic() - t0 < 10  # one 3 s timeout, then no retry of the slow peer
     out = capsys.readouterr().out
     by = {(r["impl"], r["shape"], r["mode"]): r for r in rows}
     assert rows[0]["impl"] == "ours" and rows[0]["ratio"] == 1.0 and "ms" in rows[0]
     assert [r["impl"] for r in rows[:6]] == ["ours"] * 6  # every shape of ours before any peer
-    assert by["slow peer", "n8", "fwd"]["note"].startswith("timeout: first call over 1 s")
+    assert by["slow peer", "n8", "fwd"]["note"].startswith("timeout: first call over 3 s")
     assert by["slow peer", "n32", "fwd"]["note"].startswith("skipped: timed out earlier")
-    assert calls["slow"] == 2  # fwd once (timed out), fwd+bwd once (timed out): no retry at n32
+    assert calls["slow"] == 1  # timed out at n8, not retried at n32 and n64
     assert "ms" in by["fwd-only peer", "n8", "fwd"] and by["fwd-only peer", "n8", "fwd"]["diff"] == 0.0
     assert by["fwd-only peer", "n8", "fwd+bwd"]["note"].startswith(
         "forward only here: fwd+bwd failed: RuntimeError: backward refused")
@@ -166,7 +166,7 @@ def test_bench_bounds_every_peer_and_streams_rows(roofline: Any, capsys: pytest.
     assert "time x2" in loop["note"] and loop["diff"] == 0.0 and loop["first_s"] >= 0
     assert "time x4" in loop64["note"] and "timed at an earlier shape" in loop64["note"] and loop64["diff"] == 0.0
     assert loop64["ms"] == pytest.approx(2 * loop["ms"])  # the length-16 prefix timed once, scaled x2 and x4
-    assert bench.counts["timeout"] == 2 and bench.counts["failed"] == 1
+    assert bench.counts["timeout"] == 1 and bench.counts["failed"] == 1
     for r in rows:  # every row was printed when measured, in order
         assert r["impl"] in out
     assert out.index("timeout: first call") < out.index("fwd-only peer")
