@@ -44,10 +44,12 @@ from typing import Any
 import torch
 
 __all__ = [
+    "AUTOTUNE_LOG",
     "HAVE_TRITON",
     "OUR_IMPLEMENTATIONS",
     "CompileStats",
     "Launch",
+    "autotune_enabled",
     "bounded_jit",
     "campaign_launches",
     "campaign_specialisations",
@@ -56,6 +58,7 @@ __all__ = [
     "interpreting",
     "kernel_device_ok",
     "launch",
+    "length_bucket",
     "recorded_launches",
     "require_kernel_device",
     "require_triton",
@@ -64,6 +67,7 @@ __all__ = [
     "specialisations",
     "tl",
     "triton",
+    "tuned_launch",
 ]
 
 
@@ -385,10 +389,11 @@ def campaign_specialisations(profile: str = "ci", dtypes: tuple[str, ...] = ("fl
     """How many Triton compilations a GPU makes for ``check()`` of each of our implementations (with gradients where
     registered, every dtype in ``dtypes``, the ``profile``'s cases, seed 0: what ``pytest -m gpu`` and
     ``veriformer report --device cuda`` run): ``{"total": n, "per_kernel": {kernel: n}, "per_implementation":
-    {"op:name": n}, "launches": n}``; kernels shared between implementations (the SSD kernels, flash dK/dV for VQ)
-    are counted once in ``total`` and ``per_kernel``.  Counted from :func:`recorded_launches` with
-    :func:`specialisation_key`, so it needs compiled mode (a GPU machine, or ``TRITON_INTERPRET=0`` on a CPU one),
-    runs nothing on a device and takes seconds."""
+    {"op:name": n}, "launches": n, "signatures": {kernel: n}}`` (``signatures``: distinct constexprs + argument types
+    + launch options, whatever the integer / alignment classes); kernels shared between implementations (the SSD
+    kernels, flash dK/dV for VQ) are counted once in ``total`` and ``per_kernel``.  Counted from
+    :func:`recorded_launches` with :func:`specialisation_key`, so it needs compiled mode (a GPU machine, or
+    ``TRITON_INTERPRET=0`` on a CPU one), runs nothing on a device and takes seconds."""
     from veriformer.implementations import IMPLEMENTATIONS
 
     keys: dict[str, set[tuple[Any, ...]]] = {}
@@ -406,8 +411,11 @@ def campaign_specialisations(profile: str = "ci", dtypes: tuple[str, ...] = ("fl
         for key in own:
             keys.setdefault(key[0], set()).add(key)
     per_kernel = {k: len(v) for k, v in sorted(keys.items())}
+    # signatures: the keys without Triton's value classes (= 1, divisible by 16, aligned): constexprs, argument
+    # types, launch options; bounded_jit allows at most two specialisations per signature
+    signatures = {k: len({(key[0], tuple(p[:2] for p in key[1]), key[2]) for key in v}) for k, v in keys.items()}
     return {"total": sum(per_kernel.values()), "per_kernel": per_kernel, "per_implementation": per_impl,
-            "launches": n_launches}
+            "launches": n_launches, "signatures": dict(sorted(signatures.items()))}
 
 
 @dataclass
@@ -457,3 +465,77 @@ def compile_stats() -> Iterator[CompileStats]:
         yield stats
     finally:
         knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook = prev_pre, prev_post
+
+
+# ------------------------------------------------------------------------------------------------ autotuning
+
+AUTOTUNE_LOG: list[dict[str, Any]] = []  # one row per (kernel, key) tuned: configs, times, best, cost in seconds
+_BEST: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def autotune_enabled() -> bool:
+    """Autotuning is opt-in (``VERIFORMER_AUTOTUNE=1``, e.g. for benchmarks and ``veriformer report --device
+    cuda``), never under the interpreter or while launches are recorded: by default every kernel takes the first
+    (hand-set) configuration of its list, so tests and ``check()`` campaigns compile nothing extra."""
+    return os.environ.get("VERIFORMER_AUTOTUNE", "0").strip() == "1" and not interpreting() and _RECORDING is None
+
+
+def length_bucket(n: int) -> int:
+    """The autotuning key's length: the power of two >= ``n``, clamped to [1024, 65536] (lengths in one bucket
+    share a tuned configuration; the raw length never keys anything)."""
+    return min(65536, max(1024, 1 << (max(int(n), 1) - 1).bit_length()))
+
+
+def _bench_ms(fn: Callable[[], None]) -> float:
+    return float(triton.testing.do_bench(fn, warmup=3, rep=10))
+
+
+def tuned_launch(kernel: Any, grid: Callable[[dict[str, Any]], tuple[int, ...]], configs: list[dict[str, Any]],
+                 key: tuple[Any, ...], *args: Any, bench: Callable[[Callable[[], None]], float] | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+    """Launch ``kernel`` with the best of ``configs`` for ``key``; returns the configuration used.
+
+    ``configs`` (constexpr tiles plus ``num_warps`` / ``num_stages``) is a curated list whose first entry is the
+    default; ``grid(config)`` gives the launch grid.  With :func:`autotune_enabled` and a launch that is not small
+    (:func:`small_launch` of its tensors), the first call for ``(kernel, key)`` times every configuration
+    (``triton.testing.do_bench``; a configuration that fails to compile or launch is skipped), keeps the fastest
+    for the key and prints the cost once (``veriformer autotune ...`` on stderr, and a row of
+    :data:`AUTOTUNE_LOG`).  Otherwise -- the interpreter, a recorded launch, a small launch -- the first
+    configuration runs without any timing, so the interpreter and the compile-count bound see exactly one
+    configuration.  Only kernels that may be re-run on the same arguments (pure outputs) are tuned.
+    ``key`` should hold what changes the best tiles: head dims, dtype, flags, :func:`length_bucket` of the length.
+    Source: the role of Triton's ``triton.autotune`` (``Autotuner.run``: bench each config once per key)."""
+    cfg = configs[0]
+    tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    if len(configs) > 1 and autotune_enabled() and not small_launch(*tensors):
+        full = (_kernel_name(kernel), key)
+        if full not in _BEST:
+            _BEST[full] = _tune(kernel, grid, configs, key, args, kwargs, bench or _bench_ms)
+        cfg = _BEST[full]
+    launch(kernel, grid(cfg), *args, **kwargs, **cfg)
+    return cfg
+
+
+def _tune(kernel: Any, grid: Callable[[dict[str, Any]], tuple[int, ...]], configs: list[dict[str, Any]],
+          key: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any],
+          bench: Callable[[Callable[[], None]], float]) -> dict[str, Any]:
+    import math
+    import time
+
+    start = time.perf_counter()
+    times: list[float] = []
+    for c in configs:
+        try:
+            times.append(bench(lambda c=c: launch(kernel, grid(c), *args, **kwargs, **c)))
+        except Exception:  # a configuration that does not compile or launch here is skipped
+            times.append(math.inf)
+    best = min(range(len(configs)), key=lambda i: times[i])
+    if not math.isfinite(times[best]):
+        best = 0
+    cost = time.perf_counter() - start
+    row = {"kernel": _kernel_name(kernel), "key": key, "configs": configs, "ms": times, "best": configs[best],
+           "seconds": cost}
+    AUTOTUNE_LOG.append(row)
+    print(f"veriformer autotune {row['kernel']} {key}: {configs[best]} of {len(configs)} configs "
+          f"({times[best]:.3f} ms; default {times[0]:.3f} ms; tuning took {cost:.1f} s)", file=sys.stderr, flush=True)
+    return configs[best]

@@ -83,10 +83,12 @@ from ._triton_env import (
     device_function,
     interpreting,
     launch,
+    length_bucket,
     require_kernel_device,
     require_triton,
     tl,
     triton,
+    tuned_launch,
 )
 
 __all__ = ["chunk_linear_attention", "lightning_attention", "transpose_workaround"]
@@ -461,6 +463,42 @@ class _Geometry:
         self.fuse_dv = self.emulate and self.nk_dqk == 1
         big = self.bk_full >= 128 or chunk >= 128
         self.launch = {} if self.emulate else {"num_warps": 8 if big else 4, "num_stages": 2}
+        self.fixed_tiles = head_blocks is not None  # a caller's tiles are not tuned
+
+    # Curated launch configurations (tuned_launch: the first is the default, the others are timed only with
+    # VERIFORMER_AUTOTUNE=1 on launches that are not small): tiles and warps of fla's chunk kernels on Hopper
+    # (fla/ops/common/chunk_o.py: BK = BV in {128, 64, 32} at 8 / 4 / 2 warps, 3 stages; chunk_h.py: BV in
+    # {32, 64}, 2-4 warps, 2-4 stages), restricted to tiles no larger than the padded head dims.
+    _O_CHOICES = ((64, 4, 3), (64, 8, 3), (32, 4, 3), (128, 8, 2))
+    _STATE_CHOICES = ((64, 64, 4, 3), (64, 32, 4, 3), (32, 64, 4, 2), (128, 64, 8, 2), (64, 128, 8, 2))
+
+    def tune_key(self, dtype: torch.dtype) -> tuple[Any, ...]:
+        """What the best tiles depend on: dtype, padded head dims, gate kind, chunk, length bucket."""
+        return (str(dtype), self.bk_full, self.bv_full, self.gate, self.BT, length_bucket(self.T))
+
+    def o_configs(self) -> list[dict[str, Any]]:
+        """Configurations of the V-blocked kernels (_fwd_o, _bwd_dv): BV, warps, stages; the first is the default."""
+        out = [{"BV": self.bv_o, **self.launch}]
+        if not (self.emulate or self.fixed_tiles):
+            for bv, w, st in self._O_CHOICES:
+                c = {"BV": bv, "num_warps": w, "num_stages": st}
+                if bv <= self.bv_full and (bv < 128 or self.bk_full <= 128) and c not in out:
+                    out.append(c)
+        return out
+
+    def state_configs(self) -> list[dict[str, Any]]:
+        """Configurations of the state kernels (_fwd_h, _bwd_dh): BK, BV, warps, stages; the first is the default."""
+        out = [{"BK": self.bk_state, "BV": self.bv_state, **self.launch}]
+        if not (self.emulate or self.fixed_tiles):
+            for bk, bv, w, st in self._STATE_CHOICES:
+                c = {"BK": bk, "BV": bv, "num_warps": w, "num_stages": st}
+                if bk <= self.bk_full and bv <= self.bv_full and c not in out:
+                    out.append(c)
+        return out
+
+    def base_flags(self) -> dict[str, Any]:
+        """:meth:`flags` without the launch options (they come with a tuned configuration)."""
+        return {"GATE": self.gate, "BT": self.BT, "EMULATE": self.emulate, "DOT_PREC": self.dot_prec}
 
     def flags(self, num_warps: int | None = None) -> dict[str, Any]:
         launch = self.launch if (num_warps is None or self.emulate) else {**self.launch, "num_warps": num_warps}
@@ -474,10 +512,11 @@ class _Geometry:
         hs = torch.empty((self.B, self.H, self.NT, self.K, self.V), dtype=q.dtype, device=q.device)
         ht = torch.empty((self.B, self.H, self.K, self.V), dtype=torch.float32, device=q.device) if want_final \
             else None
-        grid = (triton.cdiv(self.K, self.bk_state), triton.cdiv(self.V, self.bv_state), self.B * self.H)
-        launch(_fwd_h, grid, k, v, _ptr(g, slope, q), _ptr(slope, g, q), _ptr(h0, q), hs, _ptr(ht, hs),
-               self.T, self.H, self.K, self.V, self.NT, USE_H0=h0 is not None, STORE_HT=ht is not None,
-               BK=self.bk_state, BV=self.bv_state, **self.flags())
+        tuned_launch(_fwd_h, lambda c: (triton.cdiv(self.K, c["BK"]), triton.cdiv(self.V, c["BV"]), self.B * self.H),
+                     self.state_configs(), ("fwd_h", h0 is not None, ht is not None, *self.tune_key(q.dtype)),
+                     k, v, _ptr(g, slope, q), _ptr(slope, g, q), _ptr(h0, q), hs, _ptr(ht, hs),
+                     self.T, self.H, self.K, self.V, self.NT, USE_H0=h0 is not None, STORE_HT=ht is not None,
+                     **self.base_flags())
         return hs, ht
 
 
@@ -494,9 +533,9 @@ class _ChunkLinearAttention(torch.autograd.Function):
         hs, ht = geo.states(q, k, v, g, slope, h0, True)
         assert ht is not None
         o = torch.empty((geo.B, geo.T, geo.H, geo.V), dtype=q.dtype, device=q.device)
-        launch(_fwd_o, (triton.cdiv(geo.V, geo.bv_o), geo.NT, geo.B * geo.H), q, k, v, _ptr(g, slope, q),
-               _ptr(slope, g, q), hs, o, geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, BK=geo.bk_full,
-               BV=geo.bv_o, **geo.flags())
+        tuned_launch(_fwd_o, lambda c: (triton.cdiv(geo.V, c["BV"]), geo.NT, geo.B * geo.H), geo.o_configs(),
+                     ("fwd_o", *geo.tune_key(q.dtype)), q, k, v, _ptr(g, slope, q), _ptr(slope, g, q), hs, o,
+                     geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, BK=geo.bk_full, **geo.base_flags())
         # the per-chunk states are recomputed in the backward on a GPU (B H T/C K V floats: too big to keep);
         # the interpreter keeps them (tiny there, and one launch fewer)
         ctx.save_for_backward(q, k, v, g, slope, h0, ht, hs if geo.emulate else None)
@@ -515,9 +554,10 @@ class _ChunkLinearAttention(torch.autograd.Function):
         want_dh0 = h0 is not None and ctx.needs_input_grad[5]
         dh0 = torch.empty((geo.B, geo.H, geo.K, geo.V), dtype=torch.float32, device=q.device) if want_dh0 else None
         gp, sp = _ptr(g, slope, q), _ptr(slope, g, q)
-        launch(_bwd_dh, (triton.cdiv(geo.K, geo.bk_state), triton.cdiv(geo.V, geo.bv_state), geo.B * geo.H),
-               q, do, gp, sp, dht, dhs, _ptr(dh0, dhs), geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT,
-               STORE_DH0=want_dh0, BK=geo.bk_state, BV=geo.bv_state, **geo.flags())
+        tuned_launch(_bwd_dh, lambda c: (triton.cdiv(geo.K, c["BK"]), triton.cdiv(geo.V, c["BV"]), geo.B * geo.H),
+                     geo.state_configs(), ("bwd_dh", want_dh0, *geo.tune_key(q.dtype)),
+                     q, do, gp, sp, dht, dhs, _ptr(dh0, dhs), geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT,
+                     STORE_DH0=want_dh0, **geo.base_flags())
         want_dg = g is not None and ctx.needs_input_grad[3]
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         dgp = torch.empty((geo.nk_dqk, geo.B, geo.H, geo.T), dtype=torch.float32, device=q.device) if want_dg \
@@ -529,8 +569,9 @@ class _ChunkLinearAttention(torch.autograd.Function):
                _ptr(dgp, hs), scr, geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, STORE_DG=want_dg,
                FUSE_DV=geo.fuse_dv, BK=geo.bk_dqk, BV=geo.bv_o, TRANS_SCRATCH=scratch, **geo.flags(num_warps=8))
         if not geo.fuse_dv:
-            launch(_bwd_dv, (triton.cdiv(geo.V, geo.bv_o), geo.NT, geo.B * geo.H), q, k, gp, sp, do, dhs, dv,
-                   geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, BK=geo.bk_full, BV=geo.bv_o, **geo.flags())
+            tuned_launch(_bwd_dv, lambda c: (triton.cdiv(geo.V, c["BV"]), geo.NT, geo.B * geo.H), geo.o_configs(),
+                         ("bwd_dv", *geo.tune_key(q.dtype)), q, k, gp, sp, do, dhs, dv, geo.scale, geo.T, geo.H,
+                         geo.K, geo.V, geo.NT, BK=geo.bk_full, **geo.base_flags())
         dg = None
         if want_dg:
             assert g is not None and dgp is not None
