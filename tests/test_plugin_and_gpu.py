@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from veriformer.fast import naive
-from veriformer.implementations import IMPLEMENTATIONS, torch_sdpa
+from veriformer.implementations import IMPLEMENTATIONS, oracle_rope, torch_sdpa
 
 
 def test_plugin_fixtures(veriformer_check: object, veriformer_profile: str) -> None:
     assert veriformer_profile in ("ci", "deep")
-    r = veriformer_check(naive.rope, op="rope", max_examples=3)  # type: ignore[operator]
+    r = veriformer_check(oracle_rope, op="rope", max_examples=3)  # type: ignore[operator]
     assert r.passed and r.profile == veriformer_profile
 
 
