@@ -158,7 +158,8 @@ class CheckResult:
                          f"{f['baseline_max_abs']:>10.3g} {f['baseline_bits_lost']:>9.1f}")
         for dt, fail in self.failures.items():
             lines += [f"FAILED in {dt}: {fail.message}"]
-            rec = next((c for c in reversed(self.cases) if c.dtype == dt and not c.passed), None)
+            failed = [c for c in self.cases if c.dtype == dt and not c.passed]
+            rec = next((c for c in failed if repr(c.case) == fail.example), failed[-1] if failed else None)
             if rec is not None:
                 lines += [f"  {v.output}: {v.failing} element(s) over tolerance, {v.candidate.nonfinite} NaN/Inf; "
                           f"{v.worst or 'no finite error'}" for v in rec.verdicts if not v.passed]
@@ -304,7 +305,7 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
                         cached.setdefault("notes", []).append(
                             f"the usual baseline loses {lost:.0f} bits on '{n}'; judged against the careful one")
                         cached["base"][n] = c_np
-        cached["cond"] = spec.conditioning(case, arrays, None)
+        cached["cond"] = spec.conditioning(case, arrays, None, opts)
         _CACHE[key] = cached
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -336,7 +337,7 @@ def _run_case(fn: Callable[..., Any], spec: OpSpec, case: Any, dtype: str, devic
         with no_tf32():
             base_g = vjp(base, base_in)
         t_g = tols["grad"]
-        conds = spec.conditioning(case, arrays, cots)
+        conds = spec.conditioning(case, arrays, cots, opts)
         for n, cg, bg in zip(names, cand_g, base_g, strict=True):
             if cg is None:
                 return fail(f"candidate gives no gradient for '{n}'", verdicts)

@@ -55,7 +55,8 @@ def attention_summand_scales(logits: np.ndarray, v: np.ndarray) -> tuple[np.ndar
 
 
 def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
-                            cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                            cots: dict[str, np.ndarray] | None,
+                            opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """(condition, summand size[, root-sum-square]) per output.  Output: L = max|logit| at each element's own
     summands p_ij v_jd (attention_summand_scales).  Gradients, with
     Cauchy-Schwarz bounds: dS_ij = P_ij (dO_i.v_j - dO_i.o_i) has |dS_ij| <= 2 P_ij |dO_i| max|v|, so dq_i =

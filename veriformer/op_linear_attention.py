@@ -92,7 +92,8 @@ def _la_vjp(case: LinearAttentionCase, a: dict[str, np.ndarray], cots: dict[str,
 
 
 def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
-                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                     cots: dict[str, np.ndarray] | None,
+                     opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """(0.5, sum of |summands|, their root-sum-square) per output element and (1, sum of |summands|) per
     gradient, with the actual decays D_ts = exp(G_t - G_s) and d0_t = exp(G_t) (see the tolerance rows)."""
     sc = abs(case.scale_value)
@@ -182,7 +183,8 @@ def _vq_vjp(case: VQCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray],
 
 
 def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
-                     cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                     cots: dict[str, np.ndarray] | None,
+                     opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """As softmax attention at the quantised keys: L = max|logit| at each element's summands (and Cauchy-Schwarz summand
     bounds for the gradients, see op_attention._attention_conditioning)."""
     _, k_hat = ref.vq_quantize(a["k"], a["codebook"])

@@ -240,7 +240,8 @@ def _vjp(case: mst.MambaChunkCase, a: dict[str, np.ndarray], cots: dict[str, np.
 
 
 def _conditioning(case: mst.MambaChunkCase, a: dict[str, np.ndarray],
-                  cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                  cots: dict[str, np.ndarray] | None,
+                  opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """Forward: the SSD on |x dt'|, |B|, |C|, |h0| (actual decays), plus |D x|, times |silu(z)|; gradients: the
     chain rule on absolute values (mamba_chunk_scan64_vjp(absolute=True)).  Conditions 1 + Q max|a|, and
     l + Q max|a| for the gradients that contain da (dt, A, dt_bias); see the tolerance rows."""

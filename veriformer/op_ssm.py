@@ -111,7 +111,8 @@ def _conv_vjp(case: sst.ConvCase, a: dict[str, np.ndarray], g: dict[str, np.ndar
 
 
 def _conv_conditioning(case: sst.ConvCase, a: dict[str, np.ndarray],
-                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                       cots: dict[str, np.ndarray] | None,
+                       opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """Per element: sum_j |K_j u_{k-j}| and sqrt(sum_j (K_j u_{k-j})^2) (the convolution of |u|, |K| and of
     their squares)."""
     mass = ref.causal_convolution(np.abs(a["u"]), np.abs(a["kernel"]))
@@ -172,7 +173,8 @@ def _s4d_vjp(case: sst.S4DCase, a: dict[str, np.ndarray], cots: dict[str, np.nda
 
 
 def _s4d_conditioning(case: sst.S4DCase, a: dict[str, np.ndarray],
-                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                      cots: dict[str, np.ndarray] | None,
+                      opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     A = _complex_parts(a, "A")
     dtA = np.exp(a["log_dt"])[:, None] * A
     Bd = (np.exp(dtA) - 1) / A * _complex_parts(a, "B")
@@ -273,7 +275,8 @@ def _scan_vjp(case: sst.ScanCase, a: dict[str, np.ndarray], cots: dict[str, np.n
 
 
 def _scan_conditioning(case: sst.ScanCase, a: dict[str, np.ndarray],
-                       cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                       cots: dict[str, np.ndarray] | None,
+                       opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """Summand mass: the scan run on |u|, |B|, |C| (decays are positive), plus |D u|, times |silu(z)|; for each
     gradient the backward run on absolute values (selective_scan_vjp(absolute=True)).  Complex A: the real scan
     with Re A and the moduli of B, C (a bound on the complex sums by the triangle inequality), doubled for 2 Re."""
@@ -360,7 +363,8 @@ def _ssd_vjp(case: sst.SSDCase, a: dict[str, np.ndarray], cots: dict[str, np.nda
 
 
 def _ssd_conditioning(case: sst.SSDCase, a: dict[str, np.ndarray],
-                      cots: dict[str, np.ndarray] | None) -> dict[str, tuple[Any, ...]]:
+                      cots: dict[str, np.ndarray] | None,
+                      opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """Forward: the recurrence on |X|, |B|, |C|, |h0|.  Gradients: the VJP on absolute values (actual decays) with
     condition 1 + Q max|a| (decays from in-chunk cumulative sums), l + Q max|a| for dA (see the tolerance row)."""
     h0 = a.get("initial_states")

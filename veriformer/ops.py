@@ -42,8 +42,8 @@ class OpSpec:
     validate_options: Callable[[dict[str, Any]], None] = field(default=lambda o: None)
     # conditioned floor: (condition, summand scale) per output name ("out", "dq", ...); see
     # compare.judge_against_baseline.  Default: no conditioned term (well-conditioned ops).
-    conditioning: Callable[[Any, dict[str, np.ndarray], dict[str, np.ndarray] | None],
-                           dict[str, tuple[float, float]]] = field(default=lambda case, a, cots: {})
+    # (case, arrays, cotangents or None, options) -> {output: (condition, summand size[, root-sum-square])}
+    conditioning: Callable[..., dict[str, tuple[Any, ...]]] = field(default=lambda case, a, cots, opts=None: {})
     outputs: tuple[str, ...] = ("out",)
     # length sweep for the report's error-vs-length plot: sweep(size, seed) -> case, over sweep_sizes
     sweep: Callable[[int, int], Any] | None = None
