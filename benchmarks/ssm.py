@@ -165,7 +165,8 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """The scan benchmark, then (unless ``--no-conv``) the FFT convolution / S4D kernel tables of
-    ``benchmarks/ssm_conv.py`` in the same process (``--smoke`` applies to both)."""
+    ``benchmarks/ssm_conv.py`` in the same process (``--smoke``, ``--modes``, ``--call-timeout``, ``--deadline``
+    apply to both; ``--budget`` counts from the process start)."""
     args = list(sys.argv[1:] if argv is None else argv)
     conv = "--no-conv" not in args
     args = [a for a in args if a != "--no-conv"]
@@ -173,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     if conv and status == 0:
         import ssm_conv
 
+        shared = argparse.ArgumentParser(add_help=False)
+        shared.add_argument("--smoke", action="store_true")
+        shared.add_argument("--modes", nargs="+")
+        add_bench_args(shared)
+        known, _ = shared.parse_known_args(args)
+        conv_args = ["--smoke"] * known.smoke + (["--modes", *known.modes] if known.modes else []) + [
+            "--call-timeout", str(known.call_timeout), "--budget", str(known.budget), "--deadline", str(known.deadline)]
         print()
-        status = ssm_conv.main(["--smoke"] if "--smoke" in args else [])
+        status = ssm_conv.main(conv_args)
     return status
 
 
