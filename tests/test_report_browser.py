@@ -105,6 +105,20 @@ def test_report_in_headless_chromium(report: tuple[Path, dict[str, Any]], tmp_pa
 
 
 @needs_chromium
+def test_search_box_filters_rows(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """The mutants' search box, filled from the address, hides the rows that do not match."""
+    out, _ = report
+    uri = (out / "conformance.html").as_uri()
+    hit = _text(_chromium(tmp_path, "--dump-dom", uri + "?mutants-table=TABLE_WRAPS").stdout)
+    miss = _chromium(tmp_path, "--dump-dom", uri + "?mutants-table=no-such-mutant")
+    assert "1 of 1 shown" in hit
+    assert "0 of 1 shown" in _text(miss.stdout)
+    row = re.search(r"<tr[^>]*>\s*<td><code>rope\.table_wraps_at_4096</code>", miss.stdout)
+    assert row and "display: none" in row.group(0), row
+    assert _console_lines(miss.stderr) == []
+
+
+@needs_chromium
 def test_verdict_visible_at_the_top(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     """Screenshot at 1400 x 2000: the red FAILED badge is in the first 150 px, and the page is not blank."""
     from PIL import Image

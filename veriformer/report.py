@@ -6,7 +6,8 @@ the failures with their replay lines; the "closest to failing" table (margin = e
 passes; green < 0.5, amber 0.5-1, red > 1); the implementation checks; the plots (error vs sequence length,
 one panel per dtype with the allowed error drawn, legends outside the axes; the margin distribution with the
 tolerance at margin 1); the laws; "mutant -> caught by" with a search box; the tolerance table.  Everything is
-inline (PNG plots as base64, a few lines of JS for the search boxes): no network access.
+inline (PNG plots as base64, a few lines of JS for the search boxes): no network access.  A box can be filled
+from the address: ``conformance.html?mutants-table=softmax`` (also ``checks-table``, ``laws-table``).
 
 Figures are read from the ``as_dict()`` of :class:`~veriformer.check.CheckResult`, ``LawResult`` and
 ``MutantResult`` defensively: a key a given version does not produce is left out of the page.
@@ -589,6 +590,8 @@ document.querySelectorAll('input.filter').forEach(function(box){
     }
     shown.textContent=n+' of '+rows.length+' shown';
   }
+  var given=new URLSearchParams(location.search).get(box.dataset.table);
+  if(given!==null){box.value=given;}
   box.addEventListener('input',apply); apply();
 });
 """
