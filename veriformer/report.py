@@ -44,17 +44,17 @@ DTYPES = ("float16", "bfloat16", "float32")
 # Sequence lengths of the report's error-vs-length sweep, for the ops where they differ from the op's own
 # ``sweep_sizes`` less the longest (the deep profile and a CUDA device add the op's own lengths too).  Longer than
 # the ops' defaults where the float64 oracle and the CPU kernels are cheap enough for the report's CPU time
-# budget (lengths above SWEEP_LONG run one seed instead of three; see _length_sweep).  Measured on 2 CPU cores:
-# rope's sweep 54 s -> 80 s of CPU time (its Triton kernels in the interpreter are 2/3 of it), S4D and SSM
-# convolution +1 s.  The other ops' next lengths cost 5-18 s each on CPU (their Triton kernels run in the
-# interpreter) and keep their defaults there.
+# budget (lengths above SWEEP_LONG run one seed instead of three; see _length_sweep).  Measured on 2 busy CPU
+# cores, each sweep alone: rope 72 s -> 97 s of CPU time (its Triton kernels in the interpreter are 2/3 of it),
+# S4D kernel +0.7 s, SSM convolution +2.4 s.  The other ops' next lengths cost 5-18 s each on CPU (their Triton
+# kernels run in the interpreter) and keep their defaults there.
 REPORT_SWEEP_SIZES: dict[str, tuple[int, ...]] = {
     "rope": (16, 256, 4096, 16384),
     "s4d_kernel": (64, 1024, 4096, 16384),
     "ssm_convolution": (16, 256, 2048, 8192),
 }
 SWEEP_SEEDS = 3
-SWEEP_LONG = 512  # lengths above this run one seed per dtype: a max over >= 10^5 elements is a stable figure
+SWEEP_LONG = 512  # lengths above this run one seed per dtype: the max error over a long sequence is stable
 
 MARGIN_AMBER, MARGIN_RED = 0.5, 1.0
 CLOSEST_ROWS = 20
