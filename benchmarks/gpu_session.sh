@@ -32,12 +32,24 @@
 # autotuning, warm-up: the 'compile s' column summed) against timed iterations (its '## timing' line).
 # The session's exit status is 0 when every step ran and exited 0, else 1.
 #
+# fla and mamba_ssm wheels in .whl/ (docs/third_party.md; carry them) are installed to /tmp/site first.
 # Commit $OUT's files under reports/h200/ (or the device's name) with the device name and the date (the stamp is
 # printed first in each file).
 set -eo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 install() { "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null; }
+# fla and mamba_ssm for the peers' rows, from the wheels of docs/third_party.md when they were carried to .whl/
+# (as benchmarks/third_party_gpu.sh does); without them those rows say "not installed"
+third_party() {
+  local w; w=$(ls .whl/fla_core-*.whl .whl/mamba_ssm-*.whl 2>/dev/null || true)
+  [ -n "$w" ] || return 0
+  # shellcheck disable=SC2086
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $w \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  "$PY" -c "import fla; print('fla', fla.__version__)" 2>&1 | tail -1 || true
+  "$PY" -c "import mamba_ssm; print('mamba_ssm', mamba_ssm.__version__)" 2>&1 | tail -1 || true
+}
 stamp() { date -u; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
   if [ "$1" = smoke ]; then echo "(smoke: torch and triton versions not looked up)"; else
     "$PY" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>/dev/null || true
@@ -177,7 +189,7 @@ case "$1" in
   all)
     shift
     smoke_flag=0; for a in "$@"; do [ "$a" = --smoke ] && smoke_flag=1; done
-    [ "$smoke_flag" = 1 ] || install
+    [ "$smoke_flag" = 1 ] || { install; third_party; }
     session_all "$@" ;;
   tests)
     install
