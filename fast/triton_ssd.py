@@ -77,9 +77,11 @@ from ._triton_env import (
     bounded_jit,
     interpreting,
     launch,
+    length_bucket,
     require_kernel_device,
     require_triton,
     tl,
+    tuned_launch,
 )
 
 __all__ = ["chunk_scan", "ssd_scan"]
@@ -542,6 +544,25 @@ class _Geometry:
         self.idx = tl.int64 if self.emulate else tl.int32
         self.warps = {} if self.emulate else {"num_warps": 8}
 
+    # curated launch configurations of the chunk-state kernel (tuned_launch; the first is the default, the others
+    # are timed only with VERIFORMER_AUTOTUNE=1 on launches that are not small): mamba's _chunk_state_fwd_kernel
+    # autotune list on Hopper (BLOCK_K 32/64 at 4/8 warps, 3-4 stages)
+    _STATE_CHOICES = ((64, 4, 3), (32, 4, 4), (64, 8, 3), (32, 8, 4))
+
+    def state_configs(self) -> list[dict[str, Any]]:
+        """Configurations of ``_chunk_state_kernel``: BLOCK_K, warps, stages (the grid does not depend on them)."""
+        out: list[dict[str, Any]] = [{"BLOCK_K": self.bm, **self.warps}]
+        if not self.emulate:
+            for bk, w, st in self._STATE_CHOICES:
+                c = {"BLOCK_K": bk, "num_warps": w, "num_stages": st}
+                if bk <= self.bq and c not in out:
+                    out.append(c)
+        return out
+
+    def tune_key(self, dtype: torch.dtype, reverse: bool) -> tuple[Any, ...]:
+        """dtype, direction, padded head dim and state size, chunk, length bucket (not the raw length)."""
+        return ("chunk_state", str(dtype), reverse, self.bp, self.bn, self.bq, length_bucket(self.L))
+
     def blocks(self) -> dict[str, Any]:
         return {"BLOCK_M": self.bm, "BLOCK_K": self.bm, "BLOCK_P": self.bp, "BLOCK_N": self.bn,
                 "EMULATE": self.emulate, "DOT_PREC": self.dot_prec, "IDX": self.idx, **self.warps}
@@ -564,9 +585,9 @@ def _forward(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor | None, B: torch
            BLOCK_Q=g.bq, IDX=g.idx)
     states = torch.empty((bH, g.NC, g.P, g.N), dtype=f32, device=dev)
     blk = g.blocks()
-    launch(_chunk_state_kernel, (g.NC, bH), x, B, dtp, cs, states, *_s4(x), *_s4(B),
-           g.H, g.hpg, g.L, g.Q, g.LP, g.NC, g.P, g.N, REVERSE=False, HAS_DT=g.dt_path, BLOCK_K=g.bm,
-           BLOCK_P=g.bp, BLOCK_N=g.bn, EMULATE=g.emulate, DOT_PREC=g.dot_prec, IDX=g.idx, **g.warps)
+    tuned_launch(_chunk_state_kernel, lambda c: (g.NC, bH), g.state_configs(), g.tune_key(x.dtype, False),
+                 x, B, dtp, cs, states, *_s4(x), *_s4(B), g.H, g.hpg, g.L, g.Q, g.LP, g.NC, g.P, g.N, REVERSE=False,
+                 HAS_DT=g.dt_path, BLOCK_P=g.bp, BLOCK_N=g.bn, EMULATE=g.emulate, DOT_PREC=g.dot_prec, IDX=g.idx)
     final = torch.empty((g.b, g.H, g.P, g.N), dtype=f32, device=dev)
     launch(_state_pass_kernel, (bH, g.nprog), states, cs, h0 if h0 is not None else dummy, final, dummy, dummy,
            g.NC, g.Q, g.LP, g.pn, HAS_H0=h0 is not None, REVERSE=False, BLOCK=g.block_pass, IDX=g.idx)
@@ -603,9 +624,9 @@ def _backward(dy: torch.Tensor, dfinal: torch.Tensor | None, x: torch.Tensor, dt
                EMULATE=g.emulate)
     blk = g.blocks()
     ds = torch.empty((bH, g.NC, g.P, g.N), dtype=f32, device=dev)
-    launch(_chunk_state_kernel, (g.NC, bH), dY, C, dtp, cs, ds, *_s4(dY), *_s4(C),
-           g.H, g.hpg, g.L, g.Q, g.LP, g.NC, g.P, g.N, REVERSE=True, HAS_DT=False, BLOCK_K=g.bm,
-           BLOCK_P=g.bp, BLOCK_N=g.bn, EMULATE=g.emulate, DOT_PREC=g.dot_prec, IDX=g.idx, **g.warps)
+    tuned_launch(_chunk_state_kernel, lambda c: (g.NC, bH), g.state_configs(), g.tune_key(dY.dtype, True),
+                 dY, C, dtp, cs, ds, *_s4(dY), *_s4(C), g.H, g.hpg, g.L, g.Q, g.LP, g.NC, g.P, g.N, REVERSE=True,
+                 HAS_DT=False, BLOCK_P=g.bp, BLOCK_N=g.bn, EMULATE=g.emulate, DOT_PREC=g.dot_prec, IDX=g.idx)
     dh0 = torch.empty((g.b, g.H, g.P, g.N), dtype=f32, device=dev)
     dtot = torch.empty((bH, g.NC, g.nprog), dtype=f32, device=dev)
     launch(_state_pass_kernel, (bH, g.nprog), ds, cs, dfinal if dfinal is not None else dummy, dh0, hin, dtot,
