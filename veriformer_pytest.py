@@ -1,12 +1,14 @@
-"""pytest plugin (entry point ``veriformer``, loaded in every pytest run of an environment where veriformer is
+"""pytest plugin (entry point ``veriformer``: this top-level module, so that pytest's start-up does not import
+the ``veriformer`` package; loaded in every pytest run of an environment where veriformer is
 installed; ``-p no:veriformer`` turns it off).
 
 It changes nothing outside veriformer's own checks:
 
 * no Hypothesis profile is loaded: :func:`veriformer.check`, :func:`veriformer.run_law` and
-  :func:`veriformer.run_mutant` pass their settings explicitly (``settings(settings.get_profile(...), ...)``
-  in :mod:`veriformer.campaign`), so a project's own ``@given`` tests keep the profile its conftest loads or
-  ``--hypothesis-profile`` names (veriformer's own test-suite loads its profile in ``tests/conftest.py``);
+  :func:`veriformer.run_mutant` pass their settings explicitly (``profiles.hypothesis_settings(...)`` in
+  :mod:`veriformer.campaign`, never a registered profile looked up by name), so a project's own ``@given``
+  tests keep the profile its conftest loads or ``--hypothesis-profile`` names (veriformer's own test-suite
+  loads its profile in ``tests/conftest.py``);
 * nothing heavy is imported while pytest starts or collects: torch only when a ``gpu``-marked test is
   collected, veriformer (and its catalogue) only when a test requests one of the fixtures below.
 

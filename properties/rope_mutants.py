@@ -120,8 +120,8 @@ def kernel_low_precision_angles(x: torch.Tensor, positions: torch.Tensor, *, bas
     return torch.cat([xa * cos - xb * sin, xa * sin + xb * cos], dim=-1)
 
 
-@mutant("rope.float32_angles", family="rope", op="rope", caught_by=["op:rope"], dtypes=("float32",))
-def float32_angles(x: torch.Tensor, positions: torch.Tensor, *, base: float) -> torch.Tensor:
+@mutant("rope.kernel_float32_angles", family="rope", op="rope", caught_by=["op:rope"], dtypes=("float32",))
+def kernel_float32_angles(x: torch.Tensor, positions: torch.Tensor, *, base: float) -> torch.Tensor:
     """The usual HF transformers code: angles n theta formed in float32 (off by up to 0.06 rad at position 1e6).
     It passed while the naive baseline was the same code; against the careful baseline (float64 angles) it fails."""
     return naive.rope(x, positions, base=base)

@@ -63,7 +63,7 @@ def run_campaign(strategy: st.SearchStrategy[Any], body: Callable[[Any], tuple[R
             raise CaseFailed(message)
 
     phases = None if shrink else (Phase.explicit, Phase.reuse, Phase.generate)
-    run = settings(settings.get_profile(profile), max_examples=max_examples, derandomize=seed is None,
+    run = settings(profiles.hypothesis_settings(profile), max_examples=max_examples, derandomize=seed is None,
                    **({"phases": phases} if phases else {}))(given(case=strategy)(test))
     if seed is not None:
         run = hypothesis_seed(seed)(run)
@@ -84,5 +84,3 @@ def run_campaign(strategy: st.SearchStrategy[Any], body: Callable[[Any], tuple[R
         return CampaignResult(kept, Failure(message, example or "\n".join(notes), replay), calls[0])
     return CampaignResult(records, None, calls[0])
 
-
-profiles.register_profiles()

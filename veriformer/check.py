@@ -530,5 +530,5 @@ def _replay(result: CheckResult, case: Any, dtype: str) -> str:
     feats = f", features={set(result.features)!r}" if result.features else ", features=set()"
     grad = ", grad=True" if result.grad else ""
     dev = f", device={result.device!r}" if result.device != "cpu" else ""
-    return (f"from veriformer.cases import *; veriformer.check(fn, op={result.op!r}, dtypes=({dtype!r},){feats}"
-            f"{grad}{dev}{kw}, cases=[{case!r}])")
+    return (f"import veriformer; from veriformer.cases import *; veriformer.check(fn, op={result.op!r}, "
+            f"dtypes=({dtype!r},){feats}{grad}{dev}{kw}, cases=[{case!r}])")

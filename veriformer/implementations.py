@@ -101,7 +101,7 @@ for _layout in ("half", "interleaved"):
         Implementation(f"careful_torch[{_layout}]", "rope", functools.partial(naive.rope_careful, layout=_layout),
                        grad=True, options={"layout": _layout},
                        note="float64 angles cast once (the HF-style float32-angle baseline is mutant "
-                            "rope.float32_angles: it fails at large positions)"),
+                            "rope.kernel_float32_angles: it fails at large positions)"),
         Implementation(f"oracle_in_torch[{_layout}]", "rope", functools.partial(oracle_rope, layout=_layout),
                        options={"layout": _layout}, note="float64 oracle rounded once"),
     ]

@@ -4,9 +4,10 @@ Both print the reproduce blob of a failure and use no example database, so a run
 profile and the seed.  Select with ``VERIFORMER_PROFILE=deep``, ``pytest --veriformer-profile deep``,
 ``veriformer report --profile deep`` or ``check(..., profile="deep")``.
 
-The profiles are registered with Hypothesis (under the names ``ci`` and ``deep``) but never loaded globally:
-veriformer's campaigns pass ``settings(settings.get_profile(name), ...)`` explicitly, so importing veriformer
-or installing its pytest plugin leaves a project's own Hypothesis settings alone.  veriformer's own test-suite
+The profiles are neither registered with Hypothesis at import nor loaded globally: veriformer's campaigns
+pass ``settings(hypothesis_settings(name), ...)`` explicitly (built from Hypothesis' ``default`` profile, not
+looked up by name, so Hypothesis' own ``ci`` profile, active on CI machines, is never replaced), and importing
+veriformer or installing its pytest plugin leaves a project's own Hypothesis settings alone.  veriformer's own test-suite
 loads the profile for its ``@given`` tests in ``tests/conftest.py``.
 """
 
@@ -62,5 +63,3 @@ def examples(profile: str, what: str) -> int:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     return PROFILES[profile][what]
 
-
-register_profiles()
