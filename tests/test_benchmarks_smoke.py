@@ -208,3 +208,24 @@ def test_main_of_stops_on_sigint_and_keeps_rows(roofline: Any, capsys: pytest.Ca
     assert "ours" in out and "never" not in out and "## interrupted (SIGINT)" in out
     assert re.search(r"^## timing interrupted: wall_s=.* rows=0 .*status=interrupted$", out, re.M)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize(("hopper", "above_371", "refused"), [(True, False, True), (True, True, False),
+                                                              (False, False, False)])
+def test_fla_forward_only_where_fla_refuses_its_gated_backward(monkeypatch: pytest.MonkeyPatch, hopper: bool,
+                                                               above_371: bool, refused: bool) -> None:
+    """linear_attention.py runs fla's chunk_simple_gla forward only exactly where fla raises on its backward
+    (its own flags: Hopper, Triton >= 3.4.0 and < 3.7.1; the 2026-12-04 H200 image has Triton 3.6)."""
+    import types
+
+    from _helpers import load_benchmark
+
+    fla = types.ModuleType("fla")
+    fla.utils = types.SimpleNamespace(IS_NVIDIA_HOPPER=hopper, TRITON_ABOVE_3_4_0=True,  # type: ignore[attr-defined]
+                                      TRITON_ABOVE_3_7_1=above_371)
+    monkeypatch.setitem(sys.modules, "fla", fla)
+    monkeypatch.setitem(sys.modules, "fla.utils", fla.utils)  # type: ignore[attr-defined]
+    note = load_benchmark("linear_attention").fla_gated_backward_refused()
+    assert (note is not None) == refused
+    if refused:
+        assert note.startswith("forward only: fla refuses chunk_simple_gla fwd+bwd") and "#640" in note
