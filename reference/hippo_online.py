@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 from numpy.polynomial import legendre as npleg
-from scipy.linalg import expm
 
+from ._optional import optional_module
 from ._validate import as_float64, require, require_finite
 from .hippo import _check_n, hippo_legs
 
@@ -194,7 +194,7 @@ def legs_discrete_states(u: Any, N: int, scheme: str = "exact") -> np.ndarray:
     out = [x]
     for k in range(1, uu.shape[0]):
         if scheme == "exact":
-            E = expm(np.log((k + 1) / k) * A)
+            E = optional_module("scipy.linalg").expm(np.log((k + 1) / k) * A)
             x = E @ x + np.linalg.solve(A, (E - eye) @ B) * uu[k]
         else:
             weight = 1.0 / k if scheme == "bilinear" else 0.5 / k + 0.5 / (k + 1)
@@ -224,7 +224,7 @@ def legs_hippo_code_step(N: int, t: int, discretization: str = "bilinear") -> tu
         return np.linalg.solve(eye - At, eye), np.linalg.solve(eye - At, Bt)
     if discretization == "bilinear":
         return np.linalg.solve(eye - At / 2, eye + At / 2), np.linalg.solve(eye - At / 2, Bt)
-    E = expm(np.log1p(1.0 / t) * A)
+    E = optional_module("scipy.linalg").expm(np.log1p(1.0 / t) * A)
     return E, np.linalg.solve(A, E @ B - B)
 
 
