@@ -96,8 +96,7 @@ session_all() {
   for b in attention linear_attention ssm selective_scan vq_attention rope ssm_conv; do
     if [ "$smoke" = 1 ]; then size="--smoke --modes fwd"; else  # CI: forward only (the interpreter is slow)
       case $b in
-        attention|linear_attention) size="--T 4096 16384" ;;
-        ssm) size="--T 4096 16384" ;;
+        attention|linear_attention|ssm) size="--T 4096 16384" ;;
         selective_scan) size="--L 4096 16384 --d 2048" ;;
         vq_attention) size="--T 8192 16384" ;;
         rope) size="--T 16384" ;;
