@@ -288,3 +288,27 @@ def test_autotune_configs_compile_for_sm90_without_spills() -> None:
     would launch it, with tensor-core dots and no register spill."""
     res = json.loads(compile_in_subprocess(_AUTOTUNE_SM90, timeout=900).split("JSON", 1)[1])
     assert res["n"] >= 40 and not res["bad"], res
+
+
+_STATS = r"""
+import time, types
+from triton import knobs
+from veriformer.fast import flash_attention as fa
+from veriformer.fast._triton_env import compile_stats
+before = knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook
+with compile_stats() as st:
+    for key in ("a", "b"):
+        assert knobs.runtime.jit_cache_hook(key=key, fn=None) is None  # None: Triton goes on compiling
+        time.sleep(0.02)
+        knobs.runtime.jit_post_compile_hook(key=key, fn=types.SimpleNamespace(jit_function=fa._attn_fwd))
+after = knobs.runtime.jit_cache_hook, knobs.runtime.jit_post_compile_hook
+print("STATS", st.count, st.seconds >= 0.04, sorted(st.per_kernel), st.per_kernel["_attn_fwd"][0], before == after)
+"""
+
+
+def test_compile_stats_counts_and_times_through_triton_hooks() -> None:
+    """``compile_stats()`` (for ``veriformer report --device cuda``) counts and times compilations through Triton's
+    ``jit_cache_hook`` / ``jit_post_compile_hook`` (called here as Triton calls them), lets Triton compile, and
+    restores the hooks it found."""
+    out = compile_in_subprocess(_STATS, timeout=300)
+    assert out.split("STATS", 1)[1].split() == ["2", "True", "['_attn_fwd']", "2", "True"], out
