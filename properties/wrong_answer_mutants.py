@@ -17,13 +17,11 @@ case fails, not just one.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from veriformer.ops import get_op
 from veriformer.properties import linear_attention_strategies as las
 from veriformer.properties import mamba_chunk_scan_strategies as mst
 from veriformer.properties import ssm_strategies as sst
@@ -82,13 +80,15 @@ def _truncated(t: torch.Tensor, first: bool, axis: int) -> torch.Tensor:
 
 
 def _wrap(op: str, transform: Callable[[torch.Tensor, bool, int], torch.Tensor]) -> Callable[..., Any]:
-    spec = get_op(op)
-    base = spec.baseline(dict(spec.options))
+    """The op's naive baseline with ``transform`` applied to its outputs (the baseline is looked up at the first
+    call, so importing this module needs no op registry)."""
     axis = _SEQ_AXIS[op]
 
-    @functools.wraps(base)
     def fn(*args: Any, **kwargs: Any) -> Any:
-        res = base(*args, **kwargs)
+        from veriformer.ops import get_op
+
+        spec = get_op(op)
+        res = spec.baseline(dict(spec.options))(*args, **kwargs)
         if isinstance(res, tuple):
             return tuple(None if r is None else transform(r.detach(), i == 0, axis) for i, r in enumerate(res))
         return transform(res.detach(), True, axis)

@@ -72,7 +72,7 @@ def test_check_rejects_bad_arguments() -> None:
         veriformer.check(f, op="flash")
     with pytest.raises(ValueError, match="'features'"):
         veriformer.check(f, op="softmax_attention", features={"alibi"})
-    with pytest.raises(ValueError, match="'dtype'"):
+    with pytest.raises(ValueError, match="'dtypes'"):
         veriformer.check(f, op="softmax_attention", dtypes=("float8",))
     with pytest.raises(ValueError, match="'layout'"):
         veriformer.check(f, op="rope", layout="neox")

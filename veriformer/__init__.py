@@ -4,21 +4,64 @@
 * ``veriformer.properties`` — laws, mutants and public Hypothesis strategies;
 * ``veriformer.check(fn, op=...)`` — conformance of any callable, with figures;
 * ``veriformer.run_law`` / ``run_mutant`` — the catalogue; ``veriformer report`` — JSON/Markdown/HTML.
+
+Importing the package is light: every name below loads its module on first use (PEP 562), so
+``from veriformer import reference`` pays for the oracles only, not for torch, Triton or the catalogue.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from . import (
-    properties,
-    reference,
-)
-from .check import CaseResult, CheckResult, check
-from .laws import LawResult, MutantResult, run_law, run_mutant
-from .reference import InputError
-from .registry import LAWS, MUTANTS
-from .tolerances import TOLERANCES, Tolerance
+# public name -> (module, attribute); None: the submodule itself
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "reference": (".reference", None),
+    "properties": (".properties", None),
+    "fast": (".fast", None),
+    "cases": (".cases", None),
+    "check": (".check", "check"),
+    "CaseResult": (".check", "CaseResult"),
+    "CheckResult": (".check", "CheckResult"),
+    "run_law": (".laws", "run_law"),
+    "run_mutant": (".laws", "run_mutant"),
+    "LawResult": (".laws", "LawResult"),
+    "MutantResult": (".laws", "MutantResult"),
+    "InputError": (".reference._validate", "InputError"),
+    "LAWS": (".registry", "LAWS"),
+    "MUTANTS": (".registry", "MUTANTS"),
+    "TOLERANCES": (".tolerances", "TOLERANCES"),
+    "Tolerance": (".tolerances", "Tolerance"),
+}
+# names whose value is only complete once the catalogue (laws, mutants, ops, implementations) is loaded
+_CATALOGUE = {"LAWS", "MUTANTS", "TOLERANCES", "check", "run_law", "run_mutant"}
+
+
+def load_catalogue() -> None:
+    """Import every family's laws, mutants, ops and implementations (what ``check``, ``run_law``, ``LAWS`` and
+    ``MUTANTS`` need); idempotent."""
+    importlib.import_module(".properties", __name__)
+    importlib.import_module(".ops", __name__)
+    importlib.import_module(".implementations", __name__)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'veriformer' has no attribute {name!r}")
+    if name in _CATALOGUE:
+        load_catalogue()
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module, __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "LAWS",
@@ -32,6 +75,7 @@ __all__ = [
     "Tolerance",
     "__version__",
     "check",
+    "load_catalogue",
     "properties",
     "reference",
     "run_law",

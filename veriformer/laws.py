@@ -68,6 +68,8 @@ def run_law(law: Law | str, *, profile: str = "ci", max_examples: int | None = N
             seed: int | None = None, overrides: dict[str, Any] | None = None,
             mutant: str | None = None, shrink: bool = True) -> LawResult:
     """Run ``law`` on drawn inputs under ``profile`` (optionally with oracles replaced by ``overrides``)."""
+    if isinstance(law, str) and law not in LAWS:
+        _load_catalogue()
     law = LAWS[law] if isinstance(law, str) else law
     ns = oracle_namespace(overrides)
     n = max_examples or examples(profile, "law")
@@ -111,11 +113,20 @@ class MutantResult:
                 "details": self.details}
 
 
+def _load_catalogue() -> None:
+    """Register every family's laws and mutants (a name looked up before the catalogue was imported)."""
+    from . import load_catalogue
+
+    load_catalogue()
+
+
 def run_mutant(m: Mutant | str, *, profile: str = "ci", targets: list[str] | None = None) -> MutantResult:
     """Run mutant ``m`` against each of its ``caught_by`` targets (or ``targets``).  An op target with explicit
     ``cases`` (the wrong-answer mutants) catches the mutant only when every case fails in every dtype."""
     from .check import check  # local: check imports the op registry
 
+    if isinstance(m, str) and m not in MUTANTS:
+        _load_catalogue()
     m = MUTANTS[m] if isinstance(m, str) else m
     caught: dict[str, bool] = {}
     details: dict[str, str] = {}

@@ -7,8 +7,8 @@ profile and the seed.  Select with ``VERIFORMER_PROFILE=deep``, ``pytest --verif
 The profiles are neither registered with Hypothesis at import nor loaded globally: veriformer's campaigns
 pass ``settings(hypothesis_settings(name), ...)`` explicitly (built from Hypothesis' ``default`` profile, not
 looked up by name, so Hypothesis' own ``ci`` profile, active on CI machines, is never replaced), and importing
-veriformer or installing its pytest plugin leaves a project's own Hypothesis settings alone.  veriformer's own test-suite
-loads the profile for its ``@given`` tests in ``tests/conftest.py``.
+veriformer or installing its pytest plugin leaves a project's own Hypothesis settings alone.  veriformer's own
+test-suite loads the profile for its ``@given`` tests in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
