@@ -27,9 +27,12 @@ import os
 import pytest
 import torch
 
+# _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
+from veriformer.fast._triton_env import HAVE_TRITON  # isort: skip
+
 from tests._helpers import compile_in_subprocess
 
-pytest.importorskip("triton")
+pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="needs the optional dependency triton")
 
 # kernel -> most compilations in one ci campaign of every implementation that uses it (measured value in comments)
 BUDGET: dict[str, int] = {
