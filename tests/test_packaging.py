@@ -25,3 +25,22 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+
+def test_import_is_light_and_check_stays_the_function() -> None:
+    """``import veriformer`` and ``from veriformer import reference`` load neither torch, Triton, Hypothesis nor
+    scipy; ``veriformer.check`` is the function even after the submodule ``veriformer.check`` is imported."""
+    code = """
+import sys
+import veriformer
+from veriformer import reference
+heavy = [m for m in ("torch", "triton", "hypothesis", "scipy") if m in sys.modules]
+assert not heavy, heavy
+import veriformer.cli, veriformer.check
+assert callable(veriformer.check) and veriformer.check.__name__ == "check", veriformer.check
+from veriformer.check import CheckResult
+assert len(veriformer.LAWS) > 50 and len(veriformer.MUTANTS) > 50
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
