@@ -73,7 +73,7 @@ from ._triton_env import (
     triton,
 )
 
-__all__ = ["attention", "config_override"]
+__all__ = ["attention", "coarse_small_launches", "config_override"]
 
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
@@ -553,6 +553,21 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
         _OVERRIDE.update(saved)
 
 
+_COARSE_IN_INTERPRETER = [False]
+
+
+@contextmanager
+def coarse_small_launches() -> Iterator[None]:
+    """Apply the GPU's small-launch coarsening (one head-dim bucket >= 64 for D and DV, pointer loads, every
+    causal / windowed mask run as a window) under the interpreter too, so that tests can check its semantics
+    without a GPU."""
+    saved, _COARSE_IN_INTERPRETER[0] = _COARSE_IN_INTERPRETER[0], True
+    try:
+        yield
+    finally:
+        _COARSE_IN_INTERPRETER[0] = saved
+
+
 def _strides(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(s) for s in t.stride())
 
@@ -572,12 +587,18 @@ class _Geometry:
         self.blocks = blocks
         self.override = {kind: dict(cfg) for kind, cfg in _OVERRIDE.items()}  # config_override() at call time
         self.emulate = interpreting()
-        self.small = not self.emulate and small_launch(q, k, v)
+        self.small = (not self.emulate or _COARSE_IN_INTERPRETER[0]) and small_launch(q, k, v)
         if self.small:
             # a small launch (a check() campaign's case) runs the generic binary with pointer loads (TMA off: it
             # pays only for long loops) and one head-dim bucket for D and DV, at least 64, so that a campaign over
             # head dims compiles <= 3 tile shapes instead of 5 x 5, shared by the pointer and TMA variants
             self.bd = self.bdv = max(64, self.bd, self.bdv)
+            # and one mask kind for everything causal: a window implies causality (_visible), and a causal
+            # launch without a window is the windowed one with a window longer than every query's history
+            if self.causal or self.has_window:
+                if not self.has_window:
+                    self.window, self.sinks = self.S + self.T + 1, 0
+                self.causal = self.has_window = True
         self.dot_prec = "ieee" if (q.dtype == torch.float32 or self.emulate) else "tf32"
 
     def config(self, kind: str, dtype: torch.dtype) -> dict[str, int]:
