@@ -67,6 +67,17 @@ def test_check_gradients_all_features() -> None:
     assert sum(v.output == "du" for c in r.cases for v in c.verdicts) == len(r.cases) >= 6  # + corner cases
 
 
+def test_check_gradients_gpu_tiles() -> None:
+    """The GPU's fixed tiles for any size (16 rows per program, UNIFORM only when 16 divides a group's channels,
+    chunks of 64 with a masked tail: the bounded-compilation choice) under the interpreter, with gradients."""
+    import functools
+
+    fn = functools.partial(selective_scan, block_d=16, chunk=64)
+    r = veriformer.check(fn, op="selective_scan", dtypes=("bfloat16", "float32"), features=SCAN_FEATURES,
+                         grad=True, max_examples=4, name="triton_selective_scan[16 rows, chunk 64]")
+    assert r.passed, r.summary()
+
+
 # -- outputs against the oracle ----------------------------------------------------------------------------------
 
 
