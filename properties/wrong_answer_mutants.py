@@ -106,3 +106,76 @@ for _op in OPS:
         _fn.__doc__ = f"{_op}: {_what} (naive baseline otherwise), at lengths up to 16K in every dtype."
         mutant(f"{_op}.{_cls}", family=FAMILY, op=_op, caught_by=[f"op:{_op}"], dtypes=DTYPES,
                cases=_cases(_op))(_fn)
+
+
+# -- the realistic kernel bugs of the issue, at LLM lengths ------------------------------------------------------
+
+_ATT_LONG = _cases("softmax_attention")
+_LA_LONG = _cases("linear_attention")
+
+
+@mutant("softmax_attention.split_kv_keeps_half_the_cache", family=FAMILY, op="softmax_attention",
+        caught_by=["op:softmax_attention"], features={"causal"}, dtypes=DTYPES, cases=_ATT_LONG)
+def split_kv_half_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool,
+                        scale: float) -> torch.Tensor:
+    """A split-KV decode that merges only the second split: the first half of the KV cache is dropped."""
+    from veriformer.fast import naive
+
+    S = k.shape[2]
+    return naive.softmax_attention(q, k[:, :, S // 2:], v[:, :, S // 2:], causal=causal, scale=scale)
+
+
+@mutant("softmax_attention.pv_accumulated_in_input_dtype", family=FAMILY, op="softmax_attention",
+        caught_by=["op:softmax_attention"], features={"causal"}, dtypes=("float16", "bfloat16"), cases=_ATT_LONG)
+def pv_low_precision_accumulator(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool,
+                                 scale: float) -> torch.Tensor:
+    """P @ V accumulated key by key in the input dtype (a half-precision accumulator), softmax exact."""
+    S = k.shape[2]
+    s = (q.double() @ k.double().transpose(-1, -2)) * scale
+    if causal:
+        i = torch.arange(q.shape[2])[:, None] + (S - q.shape[2])
+        s = s.masked_fill(torch.arange(S)[None, :] > i, float("-inf"))
+    p = torch.softmax(s, dim=-1).to(q.dtype)
+    acc = torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype)
+    vv = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    for j in range(S):
+        acc = acc + p[..., j:j + 1] * vv[:, :, j:j + 1]
+    return acc
+
+
+@mutant("linear_attention.drops_carried_state_at_half", family=FAMILY, op="linear_attention",
+        caught_by=["op:linear_attention"], features={"gate"}, dtypes=DTYPES, cases=_LA_LONG)
+def la_drops_state(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, g: torch.Tensor | None = None,
+                   scale: float, initial_state: torch.Tensor | None = None,
+                   output_final_state: bool = False) -> Any:
+    """A chunked kernel that loses its carried state at T/2: the second half restarts from zero."""
+    from veriformer.fast import naive_linear_attention as nla
+
+    h = q.shape[1] // 2
+    kw = {"scale": scale, "output_final_state": output_final_state}
+    o1, _ = nla.linear_attention(q[:, :h], k[:, :h], v[:, :h], g=None if g is None else g[:, :h], **kw,
+                                 initial_state=initial_state)
+    o2, S = nla.linear_attention(q[:, h:], k[:, h:], v[:, h:], g=None if g is None else g[:, h:], **kw)
+    return torch.cat([o1, o2], dim=1), S
+
+
+@mutant("linear_attention.state_in_input_dtype", family=FAMILY, op="linear_attention",
+        caught_by=["op:linear_attention"], features={"gate"}, dtypes=("bfloat16",),
+        cases=[las.LinearAttentionCase(B=1, T=n, H=1, K=8, V=8, output_final_state=True, seed=n) for n in QUADRATIC])
+def la_state_low_precision(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, g: torch.Tensor | None = None,
+                           scale: float, initial_state: torch.Tensor | None = None,
+                           output_final_state: bool = False) -> Any:
+    """The token recurrence with its state S (decayed, plus k v^T) stored in the input dtype (bf16) at every step;
+    outputs read in float32.  Without decay the state sums every token, and its per-step roundings accumulate
+    (with a mild decay they are forgotten and the result is as accurate as the naive bf16 form)."""
+    qh, kh, vh = (x.transpose(1, 2).float() for x in (q, k, v))
+    S = torch.zeros(q.shape[0], q.shape[2], q.shape[3], v.shape[3], dtype=q.dtype)
+    if initial_state is not None:
+        S = initial_state.to(q.dtype)
+    outs = []
+    for t in range(q.shape[1]):
+        Sf = S.float() * (1.0 if g is None else g[:, t].float().exp()[..., None, None])
+        S = (Sf + kh[:, :, t, :, None] * vh[:, :, t, None, :]).to(q.dtype)  # the bug: the state rounded each step
+        outs.append((qh[:, :, t, :, None] * S.float()).sum(-2) * scale)
+    o = torch.stack(outs, dim=2).transpose(1, 2).to(q.dtype)
+    return o, (S if output_final_state else None)
