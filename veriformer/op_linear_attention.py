@@ -38,11 +38,12 @@ __all__ = ["LINEAR_ATTENTION", "VQ_ATTENTION"]
 
 
 register_tolerance(Tolerance("op.linear_attention", rho=2.0, floor_ulps=4.0, reason=(
-    "rho = 2 over the naive quadratic form in the input dtype; a 4 ulp floor at each element and 2 ulp at "
-    "the sum of |summands| of each output (|scale| sum_s D_ts |q_t.k_s||v_s| + |scale| d0_t |q_t||S0|): "
-    "rounding each score, decay weight or state entry once to the dtype moves the output by up to "
-    "u sum|x|, and a chunked or recurrent kernel rounds different intermediates than the baseline, so a "
-    "lucky baseline must not fail it.")))
+    "rho = 2 over the naive quadratic form in the input dtype; a 4 ulp floor at each element, 4 ulp at the "
+    "root-sum-square of its summands (scale q_t.k_s D_ts v_sd and the initial-state terms, per element) and "
+    "2 ulp of the accumulator at their sum of magnitudes: rounding each score, decay weight or state entry "
+    "once to the dtype moves the output by independent amounts that add in quadrature, and a chunked or "
+    "recurrent kernel rounds different intermediates than the baseline, so a lucky baseline must not fail "
+    "it.")))
 register_tolerance(Tolerance("op.linear_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
     "Gradients are sums of T (dq, dk, dv) products with the same structure as the forward (M = scale dO V^T "
     "(.) D); 8 ulp at each element and at the |summand| sums (Cauchy-Schwarz), twice the forward floor "

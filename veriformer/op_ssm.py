@@ -49,9 +49,11 @@ from .tolerances import Tolerance, register_tolerance
 
 __all__ = ["S4D_KERNEL", "SELECTIVE_SCAN", "SSD_SCAN", "SSM_CONVOLUTION"]
 
-_FLOOR_REASON = ("plus a {f} ulp floor at each element and {f} ulp at the size of the summands (|u| * |K| "
-                 "convolved, or the scan run on absolute values): rounding each summand once to the test dtype "
-                 "is an error any correct kernel may incur.")
+_FLOOR_REASON = ("plus a {f} ulp floor at each element and {f} ulp at the root-sum-square of that element's "
+                 "summands (u^2 * K^2 convolved, or the scan run on squares with squared decays; the sum of "
+                 "|summands|, |u| * |K| convolved or the scan on absolute values, for the conditioned term), "
+                 "measured per element: rounding each summand once to the test dtype is an error any correct "
+                 "kernel may incur, and independent roundings add in quadrature.")
 
 register_tolerance(Tolerance("op.ssm_convolution", rho=2.0, floor_ulps=4.0, reason=(
     "rho = 2 over the naive rfft convolution (float32 FFT for half inputs, float64 for float64): an FFT "
