@@ -13,8 +13,9 @@ really varies — dtype (3) x feature flags drawn (causal / window, gate / initi
 x head-dim bucket (a launch under 64K elements runs the generic binary with coarse buckets: >= 64 for attention
 head dims and RoPE, pointer loads instead of TMA, every causal mask as a window) — never a length; measured 338 in
 total (flash attention 60, shared by the pointer and TMA checks), with the campaigns' strategies of 2026-12-04
-(corner cases first).  Compiling those 338 for sm_90 took an estimated 1024 s on the 2-core development machine
-(sampled: 3 per kernel; before the mask merge, flash attention was 70 % of it).  Budgets
+(corner cases first).  Compiling those 338 for sm_90 (Triton 3.9's ptxas, 3 sampled per kernel) is estimated at
+207 s on the 2-core development machine, after small attention launches got 16 x 16 tiles (before: ~1000 s under
+load, 70 % of it flash attention's float32 / wide-head backward, which spilled).  Budgets
 are the structural product for attention and those figures plus about 40 % elsewhere: a change that makes a length,
 a stride or a raw size reach a specialisation again breaks them (and :func:`test_at_most_two_binaries_per_signature`,
 which holds whatever the strategies draw); a strategy that draws new feature combinations may need them raised
