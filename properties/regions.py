@@ -12,14 +12,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .linear_attention_strategies import LinearAttentionCase
+from .linear_attention_strategies import LinearAttentionCase, VQCase
 from .mamba_chunk_scan_strategies import MambaChunkCase
-from .ssm_strategies import ScanCase, SSDCase
+from .ssm_strategies import ConvCase, S4DCase, ScanCase, SSDCase
 from .strategies import MAX_LOGIT, AttentionCase, RopeCase
 
-__all__ = ["ATTENTION_REGIONS", "LINEAR_ATTENTION_REGIONS", "MAMBA_CHUNK_REGIONS", "ROPE_REGIONS", "SCAN_REGIONS",
-           "SSD_REGIONS", "Regions", "attention_corners", "linear_attention_corners", "mamba_chunk_corners",
-           "rope_corners", "scan_corners", "ssd_corners"]
+__all__ = [
+    "ATTENTION_REGIONS",
+    "CONV_REGIONS",
+    "LINEAR_ATTENTION_REGIONS",
+    "MAMBA_CHUNK_REGIONS",
+    "ROPE_REGIONS",
+    "S4D_REGIONS",
+    "SCAN_REGIONS",
+    "SSD_REGIONS",
+    "VQ_REGIONS",
+    "Regions",
+    "attention_corners",
+    "conv_corners",
+    "linear_attention_corners",
+    "mamba_chunk_corners",
+    "rope_corners",
+    "s4d_corners",
+    "scan_corners",
+    "ssd_corners",
+    "vq_corners",
+]
 
 
 @dataclass(frozen=True)
@@ -191,3 +209,47 @@ def mamba_chunk_corners(features: frozenset[str], dtype: str, opts: dict[str, An
                            softplus="dt_softplus" in f, initial="initial_states" in f,
                            final="return_final_states" in f, seed=601),
             MambaChunkCase(b=1, l=1, h=2, g=2, p=2, n=2, chunk_size=4, D="h" if "D" in f else "none", seed=602)]
+
+
+VQ_REGIONS = Regions({
+    "T=1": (_r(), lambda c: c.T == 1),
+    "causal": (_r(), lambda c: c.causal),
+    "one code for every key": (_r(), lambda c: c.one_code),
+    "shared codebook": (_r(), lambda c: c.shared_codebook),
+    "codebook of 1": (_r(), lambda c: c.C == 1),
+    "non-default scale": (_r(), lambda c: c.scale is not None),
+})
+
+
+def vq_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[VQCase]:
+    return [VQCase(B=1, H=2, T=9, D=8, Dv=3, C=5, shared_codebook=True, causal=True, scale=1.0, seed=701),
+            VQCase(B=1, H=1, T=1, D=4, Dv=8, C=1, one_code=True, seed=702)]
+
+
+CONV_REGIONS = Regions({
+    "L=1": (_r(), lambda c: c.L == 1),
+    "long kernel (L >= 100)": (_r(), lambda c: c.L >= 100),
+    "decaying kernel": (_r(), lambda c: c.kernel == "decay"),
+    "flat kernel": (_r(), lambda c: c.kernel == "flat"),
+    "impulse kernel": (_r(), lambda c: c.kernel == "impulse"),
+    "tiny or large amplitude": (_r(), lambda c: c.amp != 1.0),
+})
+
+
+def conv_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[ConvCase]:
+    return [ConvCase(B=1, C=2, L=1, kernel="impulse", amp=1.0, seed=801),
+            ConvCase(B=1, C=1, L=257, kernel="flat", amp=30.0, seed=802)]
+
+
+S4D_REGIONS = Regions({
+    "L=1": (_r(), lambda c: c.L == 1),
+    "one eigenvalue": (_r(), lambda c: c.N2 == 1),
+    "S4D-Lin init": (_r(), lambda c: c.init == "lin"),
+    "random init": (_r(), lambda c: c.init == "random"),
+    "long kernel (L >= 128)": (_r(), lambda c: c.L >= 128),
+})
+
+
+def s4d_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[S4DCase]:
+    return [S4DCase(H=1, N2=1, L=1, init="lin", random_B=False, seed=901),
+            S4DCase(H=2, N2=16, L=200, init="random", random_B=True, seed=902)]

@@ -34,7 +34,8 @@ def _oracle_impl(op: str) -> object:
 
 @pytest.mark.parametrize(("op", "fn"), [("softmax_attention", oracle_attention), ("linear_attention", _oracle_la),
                                         ("selective_scan", _oracle_scan), ("rope", None), ("ssd_scan", None),
-                                        ("mamba_chunk_scan", None)])
+                                        ("mamba_chunk_scan", None), ("vq_attention", None),
+                                        ("ssm_convolution", None), ("s4d_kernel", None)])
 def test_every_region_is_reached_in_a_ci_campaign(op: str, fn: object) -> None:
     opts: dict[str, object] = {}
     if fn is None:

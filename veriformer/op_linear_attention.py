@@ -220,4 +220,6 @@ VQ_ATTENTION = register_op(OpSpec(
     size=lambda case: case.T,
     tolerance="op.vq_attention",
     conditioning=_vq_conditioning,
+    regions=regions.VQ_REGIONS,
+    corners=regions.vq_corners,
 ))

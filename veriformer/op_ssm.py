@@ -137,6 +137,8 @@ SSM_CONVOLUTION = register_op(OpSpec(
     size=lambda case: case.L,
     tolerance="op.ssm_convolution",
     conditioning=_conv_conditioning,
+    regions=regions.CONV_REGIONS,
+    corners=regions.conv_corners,
     sweep=lambda size, seed: sst.ConvCase(B=1, C=2, L=size, kernel="decay", amp=1.0, seed=seed),
     sweep_sizes=(16, 256, 2048),
 ))
@@ -209,6 +211,8 @@ S4D_KERNEL = register_op(OpSpec(
     size=lambda case: case.L,
     tolerance="op.s4d_kernel",
     conditioning=_s4d_conditioning,
+    regions=regions.S4D_REGIONS,
+    corners=regions.s4d_corners,
     sweep=lambda size, seed: sst.S4DCase(H=1, N2=32, L=size, init="lin", random_B=False, seed=seed),
     sweep_sizes=(64, 1024, 8192),
 ))
