@@ -47,16 +47,13 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, caus
     return (o, torch.logsumexp(s, dim=-1)) if return_lse else o
 
 
-def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",
-         rotary_dim: int | None = None) -> torch.Tensor:
-    """RoPE in the HF style: angles ``n * base^(-2i/r)`` and cos/sin in float32 (float64 for float64
-    input), cast to x's dtype, then ``x cos + rotate(x) sin`` in x's dtype.  x [..., T, D], positions [T].
-    Source: HF transformers LlamaRotaryEmbedding / GPT-J rotary; spec attention.md 5.1.
-    """
+def _rope_in(x: torch.Tensor, positions: torch.Tensor, base: float, layout: str, rotary_dim: int | None,
+             angle_dtype: torch.dtype) -> torch.Tensor:
+    """``x cos + rotate(x) sin`` in x's dtype with the angles ``n * base^(-2i/r)`` and their cos/sin formed in
+    ``angle_dtype`` and cast once to x's dtype."""
     r = x.shape[-1] if rotary_dim is None else rotary_dim
-    work = torch.float64 if x.dtype == torch.float64 else torch.float32
-    inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=work, device=x.device) / r))
-    angles = positions.to(device=x.device, dtype=work)[:, None] * inv_freq[None, :]
+    inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=angle_dtype, device=x.device) / r))
+    angles = positions.to(device=x.device, dtype=angle_dtype)[:, None] * inv_freq[None, :]
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     ia, ib = (torch.from_numpy(i).to(x.device) for i in rope_pairs(r, layout))
     xa, xb = x[..., ia], x[..., ib]
@@ -64,6 +61,16 @@ def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, lay
     y[..., ia] = xa * cos - xb * sin
     y[..., ib] = xa * sin + xb * cos
     return y
+
+
+def rope(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",
+         rotary_dim: int | None = None) -> torch.Tensor:
+    """RoPE in the HF style: angles ``n * base^(-2i/r)`` and cos/sin in float32 (float64 for float64
+    input), cast to x's dtype, then ``x cos + rotate(x) sin`` in x's dtype.  x [..., T, D], positions [T].
+    Source: HF transformers LlamaRotaryEmbedding / GPT-J rotary; Su et al. 2021 (RoFormer), eq. 34.
+    """
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return _rope_in(x, positions, base, layout, rotary_dim, work)
 
 
 def rope_careful(x: torch.Tensor, positions: torch.Tensor, *, base: float = 10000.0, layout: str = "half",
@@ -73,13 +80,4 @@ def rope_careful(x: torch.Tensor, positions: torch.Tensor, *, base: float = 1000
     in x's dtype.  x [..., T, D], positions [T].  The baseline :func:`rope` forms the angles in float32 (as HF
     transformers does), which loses most bits at large positions; ``check()`` judges against the better of
     the two (tolerance row op.rope).  Source: Su et al. 2021 (RoFormer), eq. 34."""
-    r = x.shape[-1] if rotary_dim is None else rotary_dim
-    inv_freq = 1.0 / (base ** (torch.arange(0, r, 2, dtype=torch.float64, device=x.device) / r))
-    angles = positions.to(device=x.device, dtype=torch.float64)[:, None] * inv_freq[None, :]
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    ia, ib = (torch.from_numpy(i).to(x.device) for i in rope_pairs(r, layout))
-    xa, xb = x[..., ia], x[..., ib]
-    y = x.clone()
-    y[..., ia] = xa * cos - xb * sin
-    y[..., ib] = xa * sin + xb * cos
-    return y
+    return _rope_in(x, positions, base, layout, rotary_dim, torch.float64)
