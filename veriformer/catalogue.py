@@ -7,6 +7,8 @@ when the committed file is stale.
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections import defaultdict
 
 __all__ = ["render_catalogue"]
@@ -35,7 +37,26 @@ def render_catalogue() -> str:
         op = OPS[name]
         lines.append(f"| `{name}` | {_cell(op.convention)} | {_cell(', '.join(sorted(op.features)) or '-')} | "
                      f"{_cell(op.source)} | {len(killers.get('op:' + name, []))} |")
-    lines += ["", "## Laws", "", "| law | kind | source | what it states | mutants it kills |", "|---|---|---|---|---|"]
+    lines += ["", "## Op conventions in full", "",
+              "Optional keyword arguments are *omitted* when a case does not use them (never passed as None), so a "
+              "callable may declare them with any default. Outputs marked wide may come back in float32 for "
+              "float16/bfloat16 inputs. `veriformer list --op NAME` prints the same.", ""]
+    for name in sorted(OPS):
+        op = OPS[name]
+        mod = sys.modules.get(getattr(op.call, "__module__", "") or "")
+        feats = ", ".join(f"{f} ({op.feature_keywords[f]})" if f in op.feature_keywords else f
+                          for f in sorted(op.features)) or "none"
+        lines += [f"### `{name}`", "", f"- convention: `{_cell(op.convention)}`",
+                  f"- outputs: {', '.join(f'`{o}`' + (' (wide)' if o in op.wide_outputs else '') for o in op.outputs)}",
+                  f"- features (keyword they need): {_cell(feats)}",
+                  f"- options of check(): {_cell(', '.join(f'{k}={v!r}' for k, v in op.options.items()) or 'none')}",
+                  f"- gradients checked for: {', '.join(op.differentiable)}",
+                  f"- tolerance rows: `{op.tolerance}`, `{op.tolerance}.grad`"]
+        doc = inspect.getdoc(mod) if mod is not None else ""
+        if doc:
+            lines += ["", "> " + "\n> ".join(doc.splitlines())]
+        lines.append("")
+    lines += ["## Laws", "", "| law | kind | source | what it states | mutants it kills |", "|---|---|---|---|---|"]
     for name in sorted(LAWS):
         law = LAWS[name]
         kills = ", ".join(f"`{m}`" for m in sorted(killers.get(name, []))) or "-"
