@@ -17,8 +17,8 @@ Visibility of key j to query i (all conditions AND-ed, then OR-ed with sinks whe
 GQA/MQA: when Hkv divides H, query head h reads kv head ``h // (H // Hkv)`` (``repeat_interleave``).
 A query with no visible key outputs 0 and has log-sum-exp ``-inf`` (the flash-attention convention).
 
-Sources: Vaswani et al. 2017; spec attention.md sections 3 (online softmax, attention as an RNN,
-merging), 4 (GQA head map), 8 (StreamingLLM sinks); Milakov & Gimelshein 2018 (online softmax);
+Sources: Vaswani et al. 2017; Su kexue.fm/archives/10017 (attention as an RNN); Ainslie et al. 2023
+(GQA head map); Xiao et al. 2023 (StreamingLLM sinks, arXiv 2309.17453); Milakov & Gimelshein 2018 (online softmax);
 Dao et al. 2022 (FlashAttention log-sum-exp and backward).
 """
 
@@ -48,7 +48,7 @@ def visibility_mask(T: int, S: int, *, causal: bool = False, window: int | None 
                     sinks: int = 0) -> np.ndarray:
     """Boolean [T, S]: True where key j is visible to query i (end-aligned positions, see module doc).
 
-    Source: spec attention.md section 8 (StreamingLLM); issue convention for window and sinks.
+    Source: Xiao et al. 2023 (StreamingLLM); issue convention for window and sinks.
     """
     func = "visibility_mask"
     require(isinstance(T, int | np.integer) and T >= 1, func, "T", "an int >= 1", T)
@@ -160,7 +160,7 @@ def softmax_attention(q: Any, k: Any, v: Any, *, scale: float | None = None, cau
 
     ``o = softmax(scale * q k^T + mask) v`` with the row max subtracted before ``exp``; returns
     ``(o, lse)`` with lse [B, H, T] when ``return_lse``.  Features as in the module docstring.
-    Source: Vaswani et al. 2017; spec attention.md sections 3-4.
+    Source: Vaswani et al. 2017; Ainslie et al. 2023 (GQA, arXiv 2305.13245).
     """
     a = _attention_inputs("softmax_attention", q, k, v, scale, causal, window, sinks, mask)
     xp = backend
@@ -193,7 +193,7 @@ def online_softmax_attention(q: Any, k: Any, v: Any, *, block_size: int, scale: 
     ``m' = max(m, max s_B)``, ``c = exp(m - m')``, ``l' = c l + sum exp(s_B - m')``,
     ``acc' = c acc + exp(s_B - m') V_B``; finally ``o = acc / l``, ``lse = m + log l``.  Any block size
     >= 1 (the last block may be short).  Layout as :func:`softmax_attention`.
-    Source: spec attention.md section 3; Milakov & Gimelshein 2018; Dao 2023 (FlashAttention-2).
+    Source: Milakov & Gimelshein 2018 (arXiv 1805.02867); Dao 2023 (FlashAttention-2).
     """
     func = "online_softmax_attention"
     require(isinstance(block_size, int | np.integer) and block_size >= 1, func, "block_size",
@@ -224,12 +224,12 @@ def online_softmax_attention(q: Any, k: Any, v: Any, *, block_size: int, scale: 
 def attention_as_rnn(q: Any, k: Any, v: Any, *, scale: float | None = None, causal: bool = False,
                      window: int | None = None, sinks: int = 0, mask: Any = None,
                      backend: Backend = F64) -> np.ndarray:
-    """Softmax attention as a per-query recurrence over keys, newest first (spec's "attention as an RNN").
+    """Softmax attention as a per-query recurrence over keys, newest first (Su kexue.fm/archives/10017).
 
     For query i scan ``j = S-1, ..., 0``: ``(y, z) <- (y, z) + [j visible] exp(s_ij - M_i) (v_j, 1)``;
     ``o_i = y / z`` (0 if no key is visible).  ``M_i = max_j s_ij`` is a constant per query (softmax shift
     invariance; it only prevents overflow).  Layout as :func:`softmax_attention`.
-    Source: spec attention.md section 3 (post 10017); Rabe & Staats 2021.
+    Source: Su kexue.fm/archives/10017; Rabe & Staats 2021 (arXiv 2112.05682).
     """
     a = _attention_inputs("attention_as_rnn", q, k, v, scale, causal, window, sinks, mask)
     xp = backend
@@ -255,7 +255,7 @@ def merge_attention_states(o1: Any, lse1: Any, o2: Any, lse2: Any, *,
     o_i [..., T, Dv] normalised outputs, lse_i [..., T]: ``M = max(lse1, lse2)``,
     ``w_i = exp(lse_i - M)``, ``o = (w1 o1 + w2 o2) / (w1 + w2)``, ``lse = M + log(w1 + w2)``; two empty
     parts (both lse -inf) give o = 0, lse = -inf.  Associative and commutative.
-    Source: spec attention.md section 3 (merging partial states).
+    Source: Milakov & Gimelshein 2018 (merging partial states); Dao 2023.
     """
     func = "merge_attention_states"
     o1, o2 = as_float64(o1, func, "o1"), as_float64(o2, func, "o2")
@@ -284,7 +284,7 @@ def softmax_attention_vjp(q: Any, k: Any, v: Any, grad_o: Any, *, scale: float |
     ``dQ = scale dS K``, ``dK = scale dS^T Q``; GQA sums dK, dV over the heads of a group.  Masks get
     no gradient.  Layout: dq like q [B, H, T, D], dk like k, dv like v.
     Source: Dao et al. 2022 (FlashAttention, Algorithm 4); chain rule through softmax
-    (Jacobian ``diag(p) - p p^T``, spec attention.md section 10).
+    (Jacobian ``diag(p) - p p^T``).
     """
     func = "softmax_attention_vjp"
     a = _attention_inputs(func, q, k, v, scale, causal, window, sinks, mask)

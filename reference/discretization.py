@@ -21,7 +21,7 @@ SciPy conventions (``scipy.signal.cont2discrete``, SciPy 1.17, read from its sou
 ``"backward_diff"`` (= gbt 1), ``"zoh"`` (block expm).  Its Ad, Bd equal the table; for the gbt family it
 also maps the output, ``Cd = C (I - alpha dt A)^-1`` and ``Dd = D + alpha C Bd``, which S4 does not do.
 
-Sources: spec ssm-monarch-lora.md section 1.4 and 1.6; Su, "重温SSM (二)" (kexue.fm/archives/10137); S4 code
+Sources: Zhang et al. 2007 (generalised bilinear transform); Su, "重温SSM (二)" (kexue.fm/archives/10137); S4 code
 ``src/models/sequence/kernels/ssm.py`` (bilinear); SciPy ``signal/_lti_conversion.py``.
 """
 
@@ -141,7 +141,7 @@ def discretize(A: Any, B: Any, dt: float, method: str = "bilinear", alpha: float
 
     A [N, N], B [N] or [N, M] (real or complex); ``alpha`` only for ``method="gbt"`` (0 forward Euler,
     1/2 bilinear, 1 backward Euler).  ZOH uses the block exponential (valid for singular A).
-    Source: spec ssm-monarch-lora.md 1.4; S4 ``ssm.py`` (bilinear); SciPy ``cont2discrete``."""
+    Source: Su kexue.fm/archives/10137; S4 ``ssm.py`` (bilinear); SciPy ``cont2discrete``."""
     func = "discretize"
     a, b = _check_system(func, A, B)
     require(method in DISCRETIZATIONS, func, "method", f"one of {DISCRETIZATIONS}", repr(method))

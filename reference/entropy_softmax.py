@@ -15,8 +15,7 @@ boolean ``mask`` [B|1, H|1, T, S] (True = attend); ``causal`` uses the end-align
 key gets all-zero weights, output 0 and entropy 0.
 
 Sources: Su, kexue.fm posts 8823 (entropy invariance, log n scaling), 9034 (mean-field entropy), 8934/9019
-(relu^2 and the length normaliser); bert4keras ``softmax_plus`` (``log(max(l, 16)) / log(512)``); spec
-attention.md section 7 ("Entropy-invariant softmax").
+(relu^2 and the length normaliser); bert4keras ``softmax_plus`` (``log(max(l, 16)) / log(512)``).
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ def entropy_invariant_attention(q: Any, k: Any, v: Any, *, causal: bool = False,
                                 backend: Backend = F64) -> np.ndarray:
     """Entropy-invariant attention ``softmax(a * log(max(l, clamp)) / log(base)) V`` with ``a = QK^T/sqrt(D)``
     (or ``scale * QK^T``) and l = visible keys per query; q [B, H, T, D], k/v [B, Hkv, S, D|Dv] -> [B, H, T, Dv].
-    Source: bert4keras softmax_plus; Su post 8823; spec attention.md 7."""
+    Source: bert4keras softmax_plus; Su kexue.fm/archives/8823."""
     func = "entropy_invariant_attention"
     a = _inputs(func, q, k, v, scale=scale, causal=causal, mask=mask, clamp=clamp, base=base)
     xp = backend
@@ -89,7 +88,7 @@ def attention_probabilities(q: Any, k: Any, *, kind: str = "entropy_invariant", 
                             backend: Backend = F64) -> np.ndarray:
     """Attention distribution P [B, H, T, S] per query: ``entropy_invariant`` softmax(a log_base max(l, clamp)),
     ``standard`` softmax(a), or ``relu2`` relu(a)^2 / sum_j relu(a_j)^2 (all-zero row if no a_j > 0), over the
-    visible keys, a = QK^T/sqrt(D).  q [B, H, T, D], k [B, Hkv, S, D].  Source: spec attention.md 7."""
+    visible keys, a = QK^T/sqrt(D).  q [B, H, T, D], k [B, Hkv, S, D].  Source: Su posts 8823, 9019."""
     func = "attention_probabilities"
     a = _inputs(func, q, k, k, scale=scale, causal=causal, mask=mask, clamp=clamp, base=base)
     xp = backend
@@ -102,7 +101,7 @@ def attention_entropy(q: Any, k: Any, *, kind: str = "entropy_invariant", causal
                       backend: Backend = F64) -> np.ndarray:
     """Per-query entropy (nats) ``H_i = -sum_j P_ij log P_ij`` (0 log 0 = 0) of :func:`attention_probabilities`;
     [B, H, T].  ``0 <= H_i <= log l_i``, with equality on the right for uniform weights.
-    Source: Su posts 8823, 9034 (entropy of attention); spec attention.md 7."""
+    Source: Su kexue.fm/archives/8823, 9034 (entropy of attention)."""
     func = "attention_entropy"
     a = _inputs(func, q, k, k, scale=scale, causal=causal, mask=mask, clamp=clamp, base=base)
     xp = backend

@@ -18,8 +18,8 @@ Layout (single head, as in the GAU paper): q, k [B, n, s], v [B, n, e]; o [B, n,
   with mask_quad = same chunk (and j <= i if causal), mask_lin = all pairs (non-causal) or
   chunk(j) < chunk(i) (causal); ``O = A V``.
 
-Sources: Hua et al. 2022 (Transformer Quality in Linear Time, GAU and FLASH, appendix code); spec
-attention.md section 7 (posts 8934, 9019, 9052); lucidrains/FLASH-pytorch; bojone/bert4keras squared_relu.
+Sources: Hua et al. 2022 (Transformer Quality in Linear Time, GAU and FLASH, appendix code); Su
+kexue.fm/archives/8934, 9019, 9052; lucidrains/FLASH-pytorch; bojone/bert4keras squared_relu.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def relu2_attention(q: Any, k: Any, v: Any, *, causal: bool = False, normaliser:
                     backend: Backend = F64) -> np.ndarray:
     """GAU attention ``relu^2(Q K^T / sqrt(s)) V / l`` with l = n (``normaliser="n"``) or the number of
     visible keys of each query (``"visible"``); q, k [B, n, s], v [B, n, e].
-    Source: Hua et al. 2022 eq. (GAU); spec attention.md 7; bert4keras ``squared_relu``."""
+    Source: Hua et al. 2022 eq. (GAU); Su kexue.fm/archives/8934; bert4keras ``squared_relu``."""
     func = "relu2_attention"
     require(normaliser in ("n", "visible"), func, "normaliser", "'n' or 'visible'", repr(normaliser))
     (qa, ka), va = _qkv(func, ("q", "k"), (q, k), v)
@@ -104,7 +104,7 @@ def flash_attention_direct(q_quad: Any, k_quad: Any, q_lin: Any, k_lin: Any, v: 
                            causal: bool = False, lin_normaliser: Any = None, backend: Backend = F64) -> np.ndarray:
     """FLASH mixed-chunk attention by the direct n x n formula (module docstring): ``O = A V`` with
     ``A = mask_quad relu^2(Q^q K^q^T)/(c s) + mask_lin (Q^l K^l^T)/N_{chunk(i)}``.
-    Source: spec attention.md 7 ("Direct equivalent"); Hua et al. 2022 section 3."""
+    Source: Hua et al. 2022 (arXiv 2202.10447) section 3; this dense form derived here."""
     func = "flash_attention_direct"
     (qq, kq, ql, kl), va, N = _flash_inputs(func, q_quad, k_quad, q_lin, k_lin, v, chunk, causal, lin_normaliser)
     xp = backend
@@ -125,7 +125,7 @@ def flash_attention_chunked(q_quad: Any, k_quad: Any, q_lin: Any, k_lin: Any, v:
     """FLASH mixed-chunk attention chunk by chunk: per chunk g the quadratic part relu^2(Q_g^q K_g^q^T) V_g/(cs)
     plus the linear part Q_g^l M / N_g with M = sum over all chunks of K_h^l^T V_h (non-causal) or over
     h < g only (causal, exclusive prefix: the state is updated after chunk g is read).
-    Source: Hua et al. 2022 (FLASH, algorithm / appendix pseudo-code); spec attention.md 7."""
+    Source: Hua et al. 2022 (FLASH, algorithm / appendix pseudo-code); Su kexue.fm/archives/8934."""
     func = "flash_attention_chunked"
     (qq, kq, ql, kl), va, N = _flash_inputs(func, q_quad, k_quad, q_lin, k_lin, v, chunk, causal, lin_normaliser)
     xp = backend

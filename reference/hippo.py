@@ -14,7 +14,7 @@ Indices n, k = 0..N-1; phi_n(r) = sqrt(2n+1) P_n(2r-1) is the orthonormal shifte
   ``M``, entries -(2k+1) below the diagonal); ``"su_raw"`` T = sqrt(2) I (orthonormal on [-1, 1]: A unchanged,
   B_n = sqrt(2(2n+1))).
 
-Sources: spec ssm-monarch-lora.md sections 1.2, 1.3, 1.5, 8; Su "重温SSM (一)/(二)" (kexue.fm/archives/10114,
+Sources: Gu et al. 2020 (HiPPO, arXiv 2008.07669); Su "重温SSM (一)/(二)" (kexue.fm/archives/10114,
 10137); S4 ``src/models/hippo/hippo.py`` (``transition``, ``nplr``).
 """
 
@@ -56,7 +56,7 @@ def _sqrt_2n1(xp: Backend, N: int) -> np.ndarray:
 @oracle
 def hippo_legs(N: int, form: str = "s4", *, backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """HiPPO-LegS ``(A [N, N], B [N])`` in normalisation ``form`` (module docstring), entries from the closed
-    forms.  Source: spec 1.2; S4 ``transition('legs')``."""
+    forms.  Source: Su kexue.fm/archives/10114; S4 ``transition('legs')``."""
     func = "hippo_legs"
     N = _check_n(func, N)
     require(form in LEGS_FORMS, func, "form", f"one of {LEGS_FORMS}", repr(form))
@@ -82,7 +82,7 @@ def hippo_legs(N: int, form: str = "s4", *, backend: Backend = F64) -> tuple[np.
 @oracle
 def legs_form_scaling(N: int, form: str, *, backend: Backend = F64) -> np.ndarray:
     """Diagonal t [N] of the similarity T = diag(t) taking the S4 LegS form to ``form``:
-    ``A_form = T A T^-1``, ``B_form = T B``.  Source: spec 1.2."""
+    ``A_form = T A T^-1``, ``B_form = T B``.  Source: Su kexue.fm/archives/10114."""
     N = _check_n("legs_form_scaling", N)
     require(form in LEGS_FORMS, "legs_form_scaling", "form", f"one of {LEGS_FORMS}", repr(form))
     xp = backend
@@ -99,7 +99,7 @@ def _legt_sign(n: int, k: int) -> int:
 @oracle
 def hippo_legt(N: int, w: float = 1.0, *, backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """HiPPO-LegT ``(A, B)`` for window ``w`` in Su's sqrt 2 normalisation (module docstring); S4's
-    ``transition('legt')`` is ``w = 2``.  Source: spec 1.3."""
+    ``transition('legt')`` is ``w = 2``.  Source: Su kexue.fm/archives/10114."""
     func = "hippo_legt"
     N = _check_n(func, N)
     require(isinstance(w, float | int) and np.isfinite(w) and w > 0, func, "w", "a finite float > 0", repr(w))
@@ -116,7 +116,7 @@ def hippo_legt(N: int, w: float = 1.0, *, backend: Backend = F64) -> tuple[np.nd
 @oracle
 def hippo_lmu(N: int, w: float = 1.0, *, backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """LMU form of LegT: ``A_nk = -((2n+1)/w) s_nk``, ``B_n = (2n+1)/w`` (s_nk as in :func:`hippo_legt`).
-    S4's ``'lmu'`` is D (this with w = 1) D with D = diag((-1)^n).  Source: spec 1.3 (Su lambda_n = 2/sqrt(2n+1))."""
+    S4's ``'lmu'`` is D (this with w = 1) D with D = diag((-1)^n).  Source: Su 10114 (lambda_n = 2/sqrt(2n+1))."""
     func = "hippo_lmu"
     N = _check_n(func, N)
     require(isinstance(w, float | int) and np.isfinite(w) and w > 0, func, "w", "a finite float > 0", repr(w))
@@ -133,7 +133,7 @@ def hippo_lmu(N: int, w: float = 1.0, *, backend: Backend = F64) -> tuple[np.nda
 
 def hippo_similarity(A: Any, B: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
     """Diagonal similarity ``(T A T^-1, T B)`` with T = diag(t): the same system in rescaled coordinates
-    (A [N, N], B [N], t [N] nonzero).  Source: spec 1.2 (normalisations are diagonal similarities)."""
+    (A [N, N], B [N], t [N] nonzero).  Derived here (normalisations are diagonal similarities)."""
     func = "hippo_similarity"
     a = as_float64(A, func, "A", ndim=2)
     b = as_float64(B, func, "B", ndim=1)
@@ -154,7 +154,7 @@ def _vector(func: str, v: Any) -> np.ndarray:
 @oracle
 def hippo_legs_matvec(v: Any, *, backend: Backend = F64) -> np.ndarray:
     """O(N) LegS product ``(A v)_n = n v_n - sqrt(2n+1) sum_{k<=n} sqrt(2k+1) v_k`` (v [N]).
-    Source: spec 1, property 2 (A = diag(0..N-1) - tril(v v^T))."""
+    Derived here from A = diag(0..N-1) - tril(v v^T)."""
     a = _vector("hippo_legs_matvec", v)
     xp = backend
     s = _sqrt_2n1(xp, a.size)
@@ -171,7 +171,7 @@ def hippo_legs_matvec(v: Any, *, backend: Backend = F64) -> np.ndarray:
 def hippo_legs_solve(lam: float, v: Any, *, backend: Backend = F64) -> np.ndarray:
     """O(N) solve of ``(I - lam A) z = v`` for LegS A (lam >= 0, v [N]):
     ``S_n = ((1 - lam n) S_{n-1} + sqrt(2n+1) v_n) / (1 + lam (n + 1))``, ``z_n = (S_n - S_{n-1}) / sqrt(2n+1)``
-    where S_n = sum_{k<=n} sqrt(2k+1) z_k (S_{-1} = 0).  Source: spec 1, property 3 (from the compact form,
+    where S_n = sum_{k<=n} sqrt(2k+1) z_k (S_{-1} = 0).  Derived here (from the compact form,
     row n reads (1 - lam n) z_n + lam sqrt(2n+1) S_n = v_n; substitute z_n = (S_n - S_{n-1}) / sqrt(2n+1))."""
     func = "hippo_legs_solve"
     a = _vector(func, v)
@@ -200,7 +200,7 @@ def _check_p(func: str, p: Any) -> float:
 def legendre_moments(p: float, N: int, *, backend: Backend = F64) -> np.ndarray:
     """``m_n = int_0^1 r^p phi_n(r) dr = sqrt(2n+1) prod_{k<n} (p - k) / prod_{k=1}^{n+1} (p + k)``
     (n < N, p > -1), the closed form of the shifted-Legendre moments (Rodrigues' formula, n-fold integration
-    by parts).  Source: spec 1, property 4 (LegS state of u = t^p)."""
+    by parts).  Derived here (LegS state of u = t^p)."""
     func = "legendre_moments"
     p = _check_p(func, p)
     N = _check_n(func, N)
@@ -221,7 +221,7 @@ def legendre_moments(p: float, N: int, *, backend: Backend = F64) -> np.ndarray:
 def hippo_legs_resolvent(p: float, N: int, *, backend: Backend = F64) -> np.ndarray:
     """``(p I - A)^-1 B`` for LegS by forward substitution on the lower-triangular p I - A (p > -1).
     Equals :func:`legendre_moments` exactly: u(t) = t^p has the exact LegS state t^p (p I - A)^-1 B.
-    Source: spec 1, property 4."""
+    Derived here (insert u = t^p in the LegS projection)."""
     func = "hippo_legs_resolvent"
     p = _check_p(func, p)
     N = _check_n(func, N)
@@ -252,7 +252,7 @@ def hippo_legs_nplr(N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     With p_n = sqrt(n + 1/2), S = A + p p^T + I/2 is exactly skew-symmetric, so -iS = V diag(w) V^* (``eigh``,
     V unitary) and ``A = V (diag(Lam) - Pt Pt^*) V^*`` with ``Lam = -1/2 + i w``, ``Pt = V^* p``.
     Returns ``(V [N, N] complex, Lam [N] complex, Pt [N] complex, p [N] real)``.  Conditioning: cond(V) = 1;
-    max|w| grows like N^2.  Source: spec 1.5 and 2.4; S4 ``hippo.nplr``."""
+    max|w| grows like N^2.  Source: Gu et al. 2022 (S4, arXiv 2111.00396) NPLR; S4 ``hippo.nplr``."""
     N = _check_n("hippo_legs_nplr", N, 1024)
     A, _ = hippo_legs(N)
     p = np.sqrt(np.arange(N) + 0.5)

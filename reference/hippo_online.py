@@ -19,26 +19,26 @@ Basis: ``phi_n(r) = sqrt(2n+1) P_n(2r - 1)``, orthonormal on [0, 1] (the S4 norm
   constant input c has state c e_0 because A e_0 = -B); k = 0 is singular, so steps start at k = 1:
   - ``"exact"`` (via tau = ln t, ZOH in tau): ``x_{k+1} = e^{ln((k+1)/k) A} x_k + A^{-1}(e^{ln((k+1)/k) A} - I) B u_k``;
     equal to the piecewise-constant closed form above.
-  - ``"bilinear"`` (the spec's midpoint formula, verbatim): ``x_{k+1} = (I - A/(2(k+1)))^{-1}[(I + A/(2k)) x_k
+  - ``"bilinear"`` (Su's midpoint formula, post 10137): ``x_{k+1} = (I - A/(2(k+1)))^{-1}[(I + A/(2k)) x_k
     + (1/k) B u_k]``.
   - ``"trapezoid"`` (derived here: the trapezoid rule on both terms of x' = (A x + B u)/t):
     ``x_{k+1} = (I - A/(2(k+1)))^{-1}[(I + A/(2k)) x_k + (1/(2k) + 1/(2(k+1))) B u_k]``.
-  The spec's input weight 1/k is not the trapezoid weight: its constant-input state drifts from c e_0
+  That input weight 1/k is not the trapezoid weight: its constant-input state drifts from c e_0
   (finding recorded in the law ``ssm.legs_constant_input_fixed_point``; UNCONFIRMED against Su's post).
 * The official HiPPO code's ``HiPPO_LegS`` (HazyResearch/hippo-code ``model/hippo.py``; :func:`legs_hippo_code_states`):
   ``x_0 = 0`` and, for input i (0-based) with ``t = i + 1``, ``x_{i+1} = A_t x_i + B_t u_i`` where ``A/t, B/t`` are
   discretised with unit step by ``"forward"`` (``I + A/t``, ``B/t``), ``"backward"`` (``(I - A/t)^{-1}``,
   ``(I - A/t)^{-1} B/t``), ``"bilinear"`` (``(I - A/(2t))^{-1}(I + A/(2t))``, ``(I - A/(2t))^{-1} B/t``: one t on
-  both sides, unlike the spec's formula) or ``"zoh"`` (``e^{ln((t+1)/t) A}``, ``A^{-1}(A_t - I) B``).  Its zero
+  both sides, unlike Su's midpoint formula) or ``"zoh"`` (``e^{ln((t+1)/t) A}``, ``A^{-1}(A_t - I) B``).  Its zero
   state stands at t = 1, so input i is held on ``[i+1, i+2)``: the ZOH states are exactly the LegS projection
   of the input *delayed by one step* (a zero first interval), not of the input itself (law
   ``ssm.legs_hippo_code_zoh_is_delayed_projection``).  Every one of its four pairs (A_t, B_t) keeps ``c e_0``
-  for a constant input c, the consistency the spec's midpoint formula lacks (law
+  for a constant input c, the consistency Su's midpoint formula lacks (law
   ``ssm.legs_hippo_code_keeps_constant_state``).
 
 Sources: Gu et al. 2020 (HiPPO) sections 2-3 and appendix, and its code (HazyResearch/hippo-code);
 Su "重温SSM (一)/(二)" (kexue.fm/archives/10114, 10137);
-spec ssm-monarch-lora.md sections 1.1-1.4 and properties 5-7, 9.
+the ODE-residual, Bessel and timescale checks are derived here from those definitions.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def legs_projection(u: Callable[[Any], Any], t: float, N: int, *, du: Callable[[
                     dps: int = 30) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """LegS state ``x_n(t) = int_0^1 u(r t) phi_n(r) dr`` [N] by mpmath quadrature at ``dps`` digits
     (``u`` takes and returns mpmath numbers); with ``du`` (u's derivative) also ``x'(t)`` =
-    ``int_0^1 r u'(r t) phi_n(r) dr``, returned as ``(x, dx)``.  Source: HiPPO (LegS); spec 1.2, property 5."""
+    ``int_0^1 r u'(r t) phi_n(r) dr``, returned as ``(x, dx)``.  Source: HiPPO (LegS, arXiv 2008.07669)."""
     func = "legs_projection"
     require(callable(u), func, "u", "a callable of one mpmath number", type(u).__name__)
     t = _time(func, t)
@@ -122,7 +122,7 @@ def legt_projection(u: Callable[[Any], Any], t: float, N: int, w: float = 1.0, *
     """LegT state ``x_n(t) = int_0^1 u(t - w + w r) phi_n(r) dr`` [N] (window [t - w, t]) by mpmath
     quadrature; with ``du`` also ``x'(t) = int_0^1 u'(t - w + w r) phi_n(r) dr``.  Matches
     :func:`hippo_legt` (w): ``x' = A x + B u`` holds exactly for polynomial u of degree < N.
-    Source: HiPPO (LegT); Su kexue.fm/archives/10114; spec 1.3, property 6."""
+    Source: HiPPO (LegT); Su kexue.fm/archives/10114."""
     func = "legt_projection"
     require(callable(u), func, "u", "a callable of one mpmath number", type(u).__name__)
     t = float(as_float64(t, func, "t", ndim=0))
@@ -139,7 +139,7 @@ def legt_projection(u: Callable[[Any], Any], t: float, N: int, w: float = 1.0, *
 def legs_reconstruction_error(u: Callable[[Any], Any], t: float, N: int, *, dps: int = 30) -> float:
     """``int_0^1 u(r t)^2 dr - ||x(t)||^2`` (Bessel): the squared L2 error on [0, 1] of the LegS
     reconstruction ``sum_{n<N} x_n(t) phi_n(r)`` of ``r -> u(r t)``, evaluated in mpmath before rounding.
-    Source: spec 1, property 7 (pinned: u = e^{-t} cos 2t, t = 5: 5.10e-2 at N = 2 ... 7.8e-10 at N = 12)."""
+    Source: Bessel's inequality (pinned here: u = e^{-t} cos 2t, t = 5: 5.10e-2 at N = 2 ... 7.8e-10 at N = 12)."""
     func = "legs_reconstruction_error"
     require(callable(u), func, "u", "a callable of one mpmath number", type(u).__name__)
     t = _time(func, t)
@@ -182,8 +182,8 @@ def legs_discrete_states(u: Any, N: int, scheme: str = "exact") -> np.ndarray:
     """States [K, N] of a time-varying LegS scheme (module docstring) for samples u_0..u_{K-1}; row k is the
     state at t_{k+1} after consuming u_0..u_k, starting from ``x_1 = u_0 e_0``.  ``scheme`` in
     :data:`LEGS_SCHEMES`.  float64 (``scipy.linalg.expm`` for the exact scheme).
-    Source: Su kexue.fm/archives/10137 ("exact" via tau = ln t, "bilinear" as in the spec); "trapezoid" derived
-    here; spec 1.4 ("LegS time-varying schemes")."""
+    Source: Su kexue.fm/archives/10137 ("exact" via tau = ln t, "bilinear" the post's midpoint
+    scheme); "trapezoid" derived here."""
     func = "legs_discrete_states"
     uu = _inputs(func, u)
     N = _check_n(func, N, max_n=64)

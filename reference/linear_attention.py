@@ -37,7 +37,7 @@ Only non-negative powers of lambda appear (the kernel's ``lambda^(B-j)``; ``Lamb
 formed), and the last chunk uses lambda^b, not lambda^C.
 
 Sources: Katharopoulos et al. 2020 (linear attention, elu+1); Sun et al. 2023 (RetNet, per-head decay);
-Qin et al. 2024 (Lightning Attention-2) and spec attention.md section 8; Yang et al. 2024 (GLA) and
+Qin et al. 2024 (Lightning Attention-2, arXiv 2401.04658) and OpenNLPLab/lightning-attention; Yang et al. 2024 (GLA) and
 fla-org/flash-linear-attention ``fla/ops/simple_gla/naive.py`` (layout, gate order, default scale).
 """
 
@@ -66,7 +66,7 @@ FEATURE_MAPS = ("identity", "elu1", "relu")
 
 def alibi_slopes(H: int) -> np.ndarray:
     """ALiBi slopes ``2^(-8(h+1)/H)``, h = 0..H-1 (H a power of two); Lightning Attention-2 uses the
-    per-head decay ``lambda_h = exp(-slope_h)``.  Source: Press et al. 2022; spec attention.md 8."""
+    per-head decay ``lambda_h = exp(-slope_h)``.  Source: Press et al. 2022; Qin et al. 2024."""
     require(isinstance(H, int | np.integer) and H >= 1 and (H & (H - 1)) == 0, "alibi_slopes", "H",
             "a power of two >= 1", repr(H))
     return np.power(2.0, -8.0 * (np.arange(H) + 1) / H)
@@ -215,7 +215,7 @@ def linear_attention(q: Any, k: Any, v: Any, *, g: Any = None, decay: Any = None
     [B, T, H, K], v [B, T, H, V], g [B, T, H], decay [H], initial_state [B, H, K, V]; o [B, T, H, V] and
     final_state [B, H, K, V] (None unless ``output_final_state``).
     Source: Katharopoulos et al. 2020; Sun et al. 2023 (RetNet parallel form); fla
-    ``naive_parallel_simple_gla``; spec attention.md 8 ("quadratic").
+    ``naive_parallel_simple_gla``; Qin et al. 2024 (Lightning Attention-2, left product).
     """
     a = _inputs("linear_attention", q, k, v, g, decay, scale, causal, feature_map, normalize, initial_state,
                 output_final_state)
@@ -294,7 +294,7 @@ def linear_attention_chunked(q: Any, k: Any, v: Any, *, chunk_size: int, g: Any 
     chunk, query i gets ``lambda^(i+1) e^{G_i}``, key j gets ``lambda^(b-1-j) e^{G_{b-1} - G_j}`` and the
     state ``lambda^b e^{G_{b-1}}`` with b the chunk's own length (module docstring).  Arguments and result
     as :func:`linear_attention`.
-    Source: Qin et al. 2024 (Lightning Attention-2, Algorithm 1); spec attention.md 8 (block form);
+    Source: Qin et al. 2024 (Lightning Attention-2, Algorithm 1; OpenNLPLab/lightning-attention kernel);
     fla ``naive_chunk_simple_gla``.
     """
     func = "linear_attention_chunked"

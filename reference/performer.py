@@ -13,8 +13,8 @@ Layout: x [..., d] (rows), omega [m, d] (row i = omega_i ~ N(0, I_d)).
   every row is marginally N(0, I_d) (unbiased) while rows within a block are exactly orthogonal.
 * FAVOR attention (non-causal): ``D^{-1} phi(Q) (phi(K)^T V)``, ``D = diag(phi(Q) phi(K)^T 1)``.
 
-Sources: Choromanski et al. 2021 (Rethinking Attention with Performers, lemma 1, theorem 2); spec
-attention.md section 2 (posts 9862, 7921, 8338; variance formulas re-derived there and here).
+Sources: Choromanski et al. 2021 (Rethinking Attention with Performers, lemma 1, theorem 2); Su
+kexue.fm/archives/9862, 7921, 8338 (variance formulas re-derived here).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ FEATURE_KINDS = ("positive", "trig")
 def gaussian_projection(m: int, d: int, *, seed: int, orthogonal: bool = False) -> np.ndarray:
     """Random projection omega [m, d]: i.i.d. N(0, I_d) rows, or orthogonal random features (blocks of d
     Haar-orthogonal directions with chi_d row norms; the last block truncated).  Deterministic in ``seed``.
-    Source: Choromanski et al. 2021 section 2.4 (ORF); spec attention.md 2."""
+    Source: Choromanski et al. 2021 (Performers, arXiv 2009.14794) section 2.4 (ORF)."""
     func = "gaussian_projection"
     for name, val in (("m", m), ("d", d)):
         require(isinstance(val, int | np.integer) and not isinstance(val, bool) and val >= 1, func, name,
@@ -55,7 +55,7 @@ def gaussian_projection(m: int, d: int, *, seed: int, orthogonal: bool = False) 
 def performer_features(x: Any, omega: Any, *, kind: str = "positive", backend: Backend = F64) -> np.ndarray:
     """Random features of rows x [..., d] for projection omega [m, d]: ``positive`` -> [..., m],
     ``trig`` -> [..., 2m] (cos block then sin block); formulas in the module docstring.
-    Source: Choromanski et al. 2021 (eq. for SM+ and SM_trig); spec attention.md 2."""
+    Source: Choromanski et al. 2021 (arXiv 2009.14794; eq. for SM+ and SM_trig)."""
     func = "performer_features"
     require(kind in FEATURE_KINDS, func, "kind", f"one of {FEATURE_KINDS}", repr(kind))
     xa = as_float64(x, func, "x")
@@ -79,7 +79,7 @@ def performer_features(x: Any, omega: Any, *, kind: str = "positive", backend: B
 def performer_variance(q: Any, k: Any, m: int, *, kind: str = "positive") -> np.ndarray:
     """Variance of the m-feature estimate phi(q) . phi(k) of exp(q . k) with i.i.d. omega, rows q, k [..., d]:
     positive ``(1/m) e^{2 q.k} (e^{||q+k||^2} - 1)``; trig ``(1/(2m)) e^{||q||^2+||k||^2} (1 - e^{-||q-k||^2})^2``.
-    Source: Choromanski et al. 2021 lemma 2; spec attention.md 2 (re-derived in this module's docstring)."""
+    Source: Choromanski et al. 2021 lemma 2 (re-derived in this module's docstring)."""
     func = "performer_variance"
     require(kind in FEATURE_KINDS, func, "kind", f"one of {FEATURE_KINDS}", repr(kind))
     require(isinstance(m, int | np.integer) and m >= 1, func, "m", "an int >= 1", repr(m))
@@ -97,7 +97,7 @@ def favor_attention(q: Any, k: Any, v: Any, omega: Any, *, kind: str = "positive
                     backend: Backend = F64) -> np.ndarray:
     """Non-causal FAVOR attention ``D^{-1} phi(Q) (phi(K)^T V)`` with ``D = diag(phi(Q) phi(K)^T 1)``;
     q, k [B, H, T, d] (scale already absorbed: feed q / d^{1/4} for softmax(QK^T / sqrt(d))), v [B, H, T, e].
-    Source: Choromanski et al. 2021 (FAVOR+, eq. 10); spec attention.md 2."""
+    Source: Choromanski et al. 2021 (FAVOR+, eq. 10)."""
     xp = backend
     pq = xp.asarray(performer_features(q, omega, kind=kind, backend=xp))
     pk = xp.asarray(performer_features(k, omega, kind=kind, backend=xp))

@@ -15,8 +15,8 @@ Layout: q [B, H, T, d], k [B, H, S, d], v [B, H, S, e]; projection / codebook om
   with k^_j = c_{y_j}) ``N_VQ(q) = sum_j exp(q . c_{y_j}) v_j``.  With codes sampled independently,
   ``y_j ~ p(.|k_j)``, linearity gives ``E[N_VQ] = N_soft`` exactly.
 
-Sources: Su, kexue.fm posts 9862 (Performer as soft Transformer-VQ) and 7921 (Performer features); spec
-attention.md section 2 (invariances 1-3, Dirac/GMM re-derivation, the sampled-code expectation identity).
+Sources: Su, kexue.fm posts 9862 (Performer as soft Transformer-VQ) and 7921 (Performer features):
+invariances 1-3 and the Dirac/GMM derivation from post 9862; the sampled-code expectation identity derived here.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def equal_norm_projection(m: int, d: int, *, seed: int, norm: float | None = Non
                           orthogonal: bool = False) -> np.ndarray:
     """Projection omega [m, d] whose rows all have the norm ``norm`` (default sqrt(d) = E||N(0, I_d)||^2^(1/2)):
     the directions of :func:`gaussian_projection` (i.i.d. or orthogonal blocks), rescaled, so invariance 2
-    holds.  Deterministic in ``seed``.  Source: spec attention.md 2 (invariance 2); Su post 7921 (norm choice)."""
+    holds.  Deterministic in ``seed``.  Source: Su kexue.fm/archives/9862 (equal norms); Su post 7921 (norm choice)."""
     func = "equal_norm_projection"
     w = gaussian_projection(m, d, seed=seed, orthogonal=orthogonal)  # validates m and d
     r = float(np.sqrt(d)) if norm is None else norm
@@ -77,8 +77,8 @@ def _neg_half_sqdist(xp: Backend, x: Any, w: np.ndarray) -> Any:
 @oracle
 def vq_query_features(q: Any, omega: Any, *, backend: Backend = F64) -> np.ndarray:
     """Reduced query features ``q~_i = exp(omega_i . q)``, q [..., d], omega [m, d] -> [..., m] (the positive
-    feature without the query-only scalars m^{-1/2} e^{-||q||^2/2}).  Source: spec attention.md 2 (invariances
-    1-2); Su post 9862."""
+    feature without the query-only scalars m^{-1/2} e^{-||q||^2/2}).  Source: Su kexue.fm/archives/9862
+    (query-only scalars cancel after normalising over keys)."""
     qa, w = _rows_and_codes("vq_query_features", q, omega, "q")
     xp = backend
     return xp.to_float64(xp.exp(xp.matmul(xp.asarray(qa), xp.asarray(w.T))))
@@ -88,7 +88,7 @@ def vq_query_features(q: Any, omega: Any, *, backend: Backend = F64) -> np.ndarr
 def vq_key_features(k: Any, omega: Any, *, backend: Backend = F64) -> np.ndarray:
     """Reduced key features ``k~_i = exp(-||k - omega_i||^2 / 2)``, k [..., d], omega [m, d] -> [..., m]: the
     positive feature times e^{-||omega_i||^2/2} (a global constant only when all ||omega_i|| are equal) without
-    m^{-1/2}.  Source: spec attention.md 2 (invariance 2); Su post 9862."""
+    m^{-1/2}.  Source: Su kexue.fm/archives/9862."""
     ka, w = _rows_and_codes("vq_key_features", k, omega, "k")
     xp = backend
     return xp.to_float64(xp.exp(_neg_half_sqdist(xp, xp.asarray(ka), w)))
@@ -117,7 +117,7 @@ def _normalised(xp: Backend, fq: Any, fk: Any, va: np.ndarray) -> Any:
 def reduced_favor_attention(q: Any, k: Any, v: Any, omega: Any, *, backend: Backend = F64) -> np.ndarray:
     """Non-causal FAVOR attention with the reduced features: ``D^{-1} q~ (k~^T V)``, ``D = diag(q~ k~^T 1)``,
     q [B, H, T, d], k [B, H, S, d], v [B, H, S, e] -> [B, H, T, e].  Equals ``favor_attention(q, k, v, omega)``
-    (positive features) exactly when all ||omega_i|| are equal.  Source: spec attention.md 2 (invariance 2)."""
+    (positive features) exactly when all ||omega_i|| are equal.  Source: Su kexue.fm/archives/9862."""
     qa, ka, va, w = _qkv("reduced_favor_attention", q, k, v, omega)
     xp = backend
     fq = xp.exp(xp.matmul(xp.asarray(qa), xp.asarray(w.T)))
@@ -142,7 +142,7 @@ def _assign(xp: Backend, k: Any, w: np.ndarray, tau: float) -> Any:
 def soft_vq_assignments(k: Any, codebook: Any, *, temperature: float = 1.0, backend: Backend = F64) -> np.ndarray:
     """Soft code assignments ``p(i|k) = softmax_i(-||k - c_i||^2 / (2 tau))``, k [..., d], codebook [m, d]
     -> [..., m], rows summing to 1 (tau = 1: the reduced key features k~ normalised over i; tau -> 0: the
-    one-hot nearest code of Transformer-VQ).  Source: spec attention.md 2 (invariance 3, GMM p(y|k))."""
+    one-hot nearest code of Transformer-VQ).  Source: Su kexue.fm/archives/9862 (GMM p(y|k))."""
     func = "soft_vq_assignments"
     tau = _temperature(func, temperature)
     ka, w = _rows_and_codes(func, k, codebook, "k")
@@ -155,7 +155,7 @@ def soft_vq_attention(q: Any, k: Any, v: Any, codebook: Any, *, temperature: flo
                       backend: Backend = F64) -> np.ndarray:
     """The per-key normalised ("soft-VQ") attention ``D^{-1} exp(Q C^T) (P^T V)`` with P = soft_vq_assignments(K)
     and ``D = diag(exp(Q C^T) P^T 1)``; q [B, H, T, d], k [B, H, S, d], v [B, H, S, e] -> [B, H, T, e].  Differs
-    from FAVOR by a key-dependent rescaling (not an invariance).  Source: spec attention.md 2 (invariance 3)."""
+    from FAVOR by a key-dependent rescaling (not an invariance).  Source: Su kexue.fm/archives/9862 (analogy)."""
     func = "soft_vq_attention"
     tau = _temperature(func, temperature)
     qa, ka, va, w = _qkv(func, q, k, v, codebook)
@@ -178,7 +178,7 @@ def _probabilities(func: str, p: Any, shape: tuple[int, ...]) -> np.ndarray:
 def soft_vq_numerator(q: Any, v: Any, codebook: Any, p: Any, *, backend: Backend = F64) -> np.ndarray:
     """Soft-VQ numerator ``N_soft(q_i) = sum_y exp(q_i . c_y) sum_j p(y|k_j) v_j = exp(Q C^T) (P^T V)``;
     q [B, H, T, d], v [B, H, S, e], codebook [m, d], p [B, H, S, m] (rows on the simplex) -> [B, H, T, e]
-    (unnormalised).  Source: spec attention.md 2 (Dirac/GMM re-derivation); Su post 9862."""
+    (unnormalised).  Source: Su kexue.fm/archives/9862 (Dirac/GMM derivation)."""
     func = "soft_vq_numerator"
     qa, w = _rows_and_codes(func, q, codebook, "q")
     require(qa.ndim == 4, func, "q", "a tensor of rank 4 [B, H, T, d]", f"shape {qa.shape}")
@@ -195,7 +195,7 @@ def soft_vq_numerator(q: Any, v: Any, codebook: Any, p: Any, *, backend: Backend
 def sample_vq_codes(p: Any, *, n_samples: int, seed: int) -> np.ndarray:
     """``n_samples`` independent draws of hard codes ``y_j ~ p(.|k_j)`` for every key: p [B, H, S, m] ->
     int64 [n_samples, B, H, S] (inverse CDF of one uniform per draw).  Deterministic in ``seed``.
-    Source: spec attention.md 2 (sampled codes: E[VQ numerator] = soft numerator)."""
+    Derived here: E_y[N_VQ] = N_soft by linearity when y_j ~ p(.|k_j) independently."""
     func = "sample_vq_codes"
     require(isinstance(n_samples, int | np.integer) and not isinstance(n_samples, bool) and n_samples >= 1,
             func, "n_samples", "an int >= 1", repr(n_samples))
@@ -212,7 +212,7 @@ def sample_vq_codes(p: Any, *, n_samples: int, seed: int) -> np.ndarray:
 def vq_numerator(q: Any, v: Any, codebook: Any, codes: Any, *, backend: Backend = F64) -> np.ndarray:
     """Transformer-VQ numerator with hard codes: ``N_VQ(q_i) = sum_j exp(q_i . c_{y_j}) v_j`` (k^_j = c_{y_j});
     q [B, H, T, d], v [B, H, S, e], codebook [m, d], codes int [..., B, H, S] (leading sample axes allowed)
-    -> [..., B, H, T, e].  Source: spec attention.md 1-2 (VQ numerator); Lingle 2023; Su post 9862."""
+    -> [..., B, H, T, e].  Source: Lingle 2023 (arXiv 2309.16354); Su post 9862."""
     func = "vq_numerator"
     qa, w = _rows_and_codes(func, q, codebook, "q")
     require(qa.ndim == 4, func, "q", "a tensor of rank 4 [B, H, T, d]", f"shape {qa.shape}")

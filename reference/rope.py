@@ -13,7 +13,7 @@ The two are related by the fixed permutation P with ``(Px)_{2i} = x_i``, ``(Px)_
 ``half(x) = P^T interleaved(P x)``.  In the column convention ``rope(x, n) = R_n x`` with R_n
 orthogonal, ``R_m^T R_n = R_{n-m}`` (relativity).
 
-Sources: Su et al. 2021 (RoFormer); spec attention.md section 5.1; GPT-NeoX rotary_pct for partial
+Sources: Su et al. 2021 (RoFormer, arXiv 2104.09864); Su kexue.fm/archives/8265; GPT-NeoX rotary_pct for partial
 rotation (frequencies use rotary_dim).
 """
 
@@ -64,7 +64,7 @@ def rope_pairs(rotary_dim: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
 
 def rope_layout_permutation(dim: int) -> np.ndarray:
     """Index array P (as ``x[P]``) mapping the half layout onto the interleaved one:
-    ``(Px)_{2i} = x_i``, ``(Px)_{2i+1} = x_{i+dim/2}``.  Source: spec attention.md 5.1."""
+    ``(Px)_{2i} = x_i``, ``(Px)_{2i+1} = x_{i+dim/2}``.  Derived here (GPT-NeoX vs GPT-J layouts)."""
     require(dim % 2 == 0 and dim >= 2, "rope_layout_permutation", "dim", "an even int >= 2", dim)
     return np.stack([np.arange(dim // 2), np.arange(dim // 2, dim)], axis=1).reshape(-1)
 
@@ -118,7 +118,7 @@ def rope(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = 
 def rope_vjp(grad_y: Any, positions: Any = None, *, base: float = 10000.0, layout: str = "half",
              rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
     """VJP of :func:`rope` with respect to x: ``R_n^T g = R_{-n} g`` (the inverse rotation), layout
-    [..., T, D].  Source: orthogonality of R_n (spec attention.md 5.1)."""
+    [..., T, D].  Source: orthogonality of R_n (Su et al. 2021)."""
     T = np.shape(grad_y)[-2] if np.ndim(grad_y) >= 2 else 0
     pos = as_positions(positions, T, "rope_vjp")
     return rope(grad_y, -pos, base=base, layout=layout, rotary_dim=rotary_dim, backend=backend)
@@ -130,7 +130,7 @@ def rope_rotation_matrix(position: int, dim: int, *, base: float = 10000.0, layo
     """The [dim, dim] orthogonal matrix R_n with ``rope(x, n) = R_n x`` (column convention).
 
     Block-diagonal 2x2 rotations ``[[cos, -sin], [sin, cos]]`` on each pair (a_i, b_i); identity on the
-    features >= rotary_dim.  Source: Su et al. 2021, eq. (15); spec attention.md 5.1.
+    features >= rotary_dim.  Source: Su et al. 2021, eq. (15).
     """
     func = "rope_rotation_matrix"
     require(isinstance(position, int | np.integer), func, "position", "an int", repr(position))
@@ -151,7 +151,7 @@ def rope_rotation_matrix(position: int, dim: int, *, base: float = 10000.0, layo
 def rope_complex(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = "half",
                  rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
     """RoPE as complex multiplication: ``z_i = x_a + i x_b``, ``z_i <- z_i exp(i n theta_i)``, then back to
-    the real pairs.  Layout [..., T, D] as :func:`rope`.  Source: Su et al. 2021 section 3.2; spec 5.1."""
+    the real pairs.  Layout [..., T, D] as :func:`rope`.  Source: Su et al. 2021 section 3.2."""
     func = "rope_complex"
     a = as_float64(x, func, "x")
     require(a.ndim >= 2, func, "x", "of shape [..., T, D] (rank >= 2)", f"shape {a.shape}")

@@ -14,7 +14,7 @@ cancel) of ``det(lam I - Ad + Bd Ct) - det(lam I - Ad)`` (rank-1 determinant lem
 Characteristic polynomials use the Faddeev-LeVerrier recursion (runs in mpmath too); its float64 conditioning
 is that of polynomial coefficients from eigenvalues: use d <= 8 in float64.
 
-Sources: spec ssm-monarch-lora.md section 3; Su "重温SSM (四)" (kexue.fm/archives/10180); Parnichkun et al. 2024
+Sources: Su "重温SSM (四)" (kexue.fm/archives/10180); Parnichkun et al. 2024
 (RTF, arXiv 2405.06147) Lemma 3.1; repo ruke1ire/RTF ``rtf.py``.
 """
 
@@ -35,7 +35,7 @@ __all__ = ["char_poly", "companion", "rtf_coefficients", "rtf_inference_c", "rtf
 def char_poly(M: Any, *, backend: Backend = F64) -> np.ndarray:
     """Coefficients (a_1, ..., a_d) of ``det(lam I - M) = lam^d + a_1 lam^{d-1} + ... + a_d`` by Faddeev-LeVerrier:
     ``M_1 = I``, ``c_k = -tr(M M_k) / k``, ``M_{k+1} = M M_k + c_k I`` (a_k = c_k).  M [d, d].
-    Source: Faddeev & Faddeeva (1963); spec 3 property 7."""
+    Source: Faddeev & Faddeeva (1963)."""
     m = as_float64(M, "char_poly", "M", ndim=2, allow_complex=True)
     require(m.shape[0] == m.shape[1] and m.shape[0] >= 1, "char_poly", "M", "a non-empty square matrix",
             f"shape {m.shape}")
@@ -57,7 +57,7 @@ def char_poly(M: Any, *, backend: Backend = F64) -> np.ndarray:
 @oracle
 def rtf_coefficients(Ad: Any, Bd: Any, Ct: Any, *, backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """``(a [d], b [d])`` of the rational transfer function of (Ad [d, d], Bd [d], Ct [d]) (module docstring):
-    a = char_poly(Ad), b = char_poly(Ad - Bd Ct) - a.  Source: Su 重温SSM (四); spec 3.1."""
+    a = char_poly(Ad), b = char_poly(Ad - Bd Ct) - a.  Source: Su 重温SSM (四) (kexue.fm/archives/10180)."""
     func = "rtf_coefficients"
     a_ = as_float64(Ad, func, "Ad", ndim=2)
     d = a_.shape[0]
@@ -87,7 +87,7 @@ def _coeffs(func: str, a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def rtf_kernel(a: Any, b: Any, L: int) -> np.ndarray:
     """State-free kernel ``K = ifft(fft(b_pad) / fft(a_pad))`` (float64), L >= d + 1; equals the truncated kernel
-    of the companion system with C = b (I - Ac^L)^-1.  Source: spec 3.1; RTF paper section 3."""
+    of the companion system with C = b (I - Ac^L)^-1.  Source: Su kexue.fm/archives/10180; RTF paper section 3."""
     aa, bb = _coeffs("rtf_kernel", a, b)
     d = aa.size
     require(isinstance(L, int | np.integer) and L >= d + 1, "rtf_kernel", "L", f"an int >= d + 1 = {d + 1}", repr(L))
@@ -100,7 +100,7 @@ def rtf_kernel(a: Any, b: Any, L: int) -> np.ndarray:
 
 def companion(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Companion realisation ``(Ac [d, d], Bc = e_1, Ct = b)``: first row -a, ones on the subdiagonal; its
-    characteristic polynomial is lam^d + sum a_i lam^{d-i}.  Source: spec 3.2."""
+    characteristic polynomial is lam^d + sum a_i lam^{d-i}.  Source: Su kexue.fm/archives/10180."""
     aa, bb = _coeffs("companion", a, b)
     d = aa.size
     Ac = np.zeros((d, d))
@@ -114,7 +114,7 @@ def companion(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @oracle
 def rtf_inference_c(a: Any, b: Any, L: int, *, backend: Backend = F64) -> np.ndarray:
     """Recurrent output map ``C = b (I - Ac^L)^-1`` of the companion system (row solve (I - Ac^L)^T C^T = b^T).
-    Source: spec 3.2 (the repo's ``get_C`` solves the column system instead: flagged there)."""
+    Source: Su kexue.fm/archives/10180 (ruke1ire/RTF ``rtf.py`` ``get_C`` solves the column system instead)."""
     Ac, _, bb = companion(a, b)
     xp = backend
     A = xp.asarray(Ac)
@@ -125,7 +125,7 @@ def rtf_inference_c(a: Any, b: Any, L: int, *, backend: Backend = F64) -> np.nda
 @oracle
 def rtf_recurrence(a: Any, C: Any, u: Any, *, backend: Backend = F64) -> np.ndarray:
     """O(d) companion recurrence ``x_k = (u_k - <a, x_k-1>, x_k-1[:-1])``, ``y_k = <C, x_k>`` (x_-1 = 0) over
-    u [L]; C is the inference output map (:func:`rtf_inference_c`).  Source: spec 3.2."""
+    u [L]; C is the inference output map (:func:`rtf_inference_c`).  Source: Su kexue.fm/archives/10180."""
     aa, cc = _coeffs("rtf_recurrence", a, C)
     uu = as_float64(u, "rtf_recurrence", "u", ndim=1)
     require_finite(uu, "rtf_recurrence", "u")

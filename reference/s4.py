@@ -18,7 +18,7 @@ FFT-based oracles (``fft_convolution``, ``ssm_kernel_gf``, ``dplr_kernel``) are 
 FFTs are impractical); they are certified against the direct sums (``causal_convolution``,
 ``ssm_kernel_powers``), which run in mpmath too.
 
-Sources: spec ssm-monarch-lora.md section 2; Su "重温SSM (三)" (kexue.fm/archives/10162); S4 code
+Sources: Gu et al. 2022 (S4, arXiv 2111.00396); Su "重温SSM (三)" (kexue.fm/archives/10162); S4 code
 ``src/models/sequence/kernels/ssm.py`` (``_setup_C``, ``_omega``), ``src/models/functional/cauchy.py``,
 ``models/s4/s4d.py``.
 """
@@ -82,7 +82,7 @@ def _length(func: str, L: Any) -> int:
 @oracle
 def ssm_kernel_powers(Ad: Any, Bd: Any, C: Any, L: int, *, backend: Backend = F64) -> np.ndarray:
     """``K_j = C Ad^j Bd`` for j = 0..L-1 by repeated multiplication (x_j = Ad x_{j-1}, x_0 = Bd).
-    Returns [L] (complex only if an input is complex).  Source: spec 2.1."""
+    Returns [L] (complex only if an input is complex).  Source: Gu et al. 2022 (S4, convolution kernel)."""
     func = "ssm_kernel_powers"
     a, b, c = _system(func, Ad, Bd, C)
     L = _length(func, L)
@@ -99,7 +99,7 @@ def ssm_kernel_powers(Ad: Any, Bd: Any, C: Any, L: int, *, backend: Backend = F6
 def ssm_recurrence(Ad: Any, Bd: Any, C: Any, u: Any, D: float = 0.0, *,
                    backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """Run ``x_k = Ad x_{k-1} + Bd u_k``, ``y_k = C x_k + D u_k`` (x_{-1} = 0) over u [L].
-    Returns ``(y [L], x_{L-1} [N])``.  Source: spec 2.1 (S4 recurrent mode)."""
+    Returns ``(y [L], x_{L-1} [N])``.  Source: Gu et al. 2022 (S4 recurrent mode)."""
     func = "ssm_recurrence"
     a, b, c = _system(func, Ad, Bd, C)
     uu = as_float64(u, func, "u", ndim=1)
@@ -132,7 +132,7 @@ def _conv_args(func: str, u: Any, K: Any) -> tuple[np.ndarray, np.ndarray]:
 def causal_convolution(u: Any, K: Any, *, backend: Backend = F64) -> np.ndarray:
     """Direct causal convolution ``y_k = sum_{j=0}^{k} K_j u_{k-j}`` along the last axis (u [..., L], K [..., L]
     with K's leading dims equal to u's trailing leading dims, e.g. u [B, C, L], K [C, L]).
-    O(L^2); mpmath uses exactly rounded sums.  Source: spec 2.1."""
+    O(L^2); mpmath uses exactly rounded sums.  Source: Gu et al. 2022 (S4)."""
     uu, kk = _conv_args("causal_convolution", u, K)
     xp = backend
     U, Kx = xp.asarray(uu), xp.asarray(kk)
@@ -154,7 +154,7 @@ def causal_convolution(u: Any, K: Any, *, backend: Backend = F64) -> np.ndarray:
 def fft_convolution(u: Any, K: Any) -> np.ndarray:
     """Causal convolution by FFT, zero-padded to n = 2L: ``irfft(rfft(K, n) rfft(u, n), n)[..., :L]``
     (float64 only).  Without the padding the product is a circular convolution (wrong).
-    Source: spec 2.1; S4 ``FFTConv``."""
+    Source: S4 ``FFTConv``."""
     uu, kk = _conv_args("fft_convolution", u, K)
     L = uu.shape[-1]
     n = 2 * L
@@ -165,7 +165,7 @@ def fft_convolution(u: Any, K: Any) -> np.ndarray:
 def ssm_generating_function(Ad: Any, Bd: Any, C: Any, z: Any, L: int | None = None, *,
                             backend: Backend = F64) -> np.ndarray:
     """``G_L(z) = C (I - z^L Ad^L)(I - z Ad)^-1 Bd = sum_{j<L} K_j z^j`` at complex points z [M]
-    (the full ``C (I - z Ad)^-1 Bd`` when L is None).  Requires I - z Ad invertible.  Source: spec 2.2."""
+    (the full ``C (I - z Ad)^-1 Bd`` when L is None).  Requires I - z Ad invertible.  Source: Su 10162."""
     func = "ssm_generating_function"
     a, b, c = _system(func, Ad, Bd, C)
     zz = as_float64(z, func, "z", ndim=1, allow_complex=True).astype(np.complex128)
@@ -186,7 +186,7 @@ def ssm_generating_function(Ad: Any, Bd: Any, C: Any, z: Any, L: int | None = No
 
 @oracle
 def c_tilde(Ad: Any, C: Any, L: int, *, backend: Backend = F64) -> np.ndarray:
-    """``Ct = C (I - Ad^L)`` (row vector C [N]): the output map S4 trains for length L.  Source: spec 2.2."""
+    """``Ct = C (I - Ad^L)`` (row vector C [N]): the output map S4 trains for length L.  Source: Su 10162."""
     func = "c_tilde"
     a = as_float64(Ad, func, "Ad", ndim=2, allow_complex=True)
     c = as_float64(C, func, "C", ndim=1, allow_complex=True)
@@ -199,7 +199,7 @@ def c_tilde(Ad: Any, C: Any, L: int, *, backend: Backend = F64) -> np.ndarray:
 @oracle
 def c_from_c_tilde(Ad: Any, Ct: Any, L: int, *, backend: Backend = F64) -> np.ndarray:
     """``C = Ct (I - Ad^L)^-1`` (solve of (I - Ad^L)^T C^T = Ct^T); ill-conditioned when rho(Ad)^L ~ 1.
-    Source: spec 2.2 (S4 recurrent inference)."""
+    Source: Su kexue.fm/archives/10162; S4 ``_setup_C``."""
     func = "c_from_c_tilde"
     a = as_float64(Ad, func, "Ad", ndim=2, allow_complex=True)
     c = as_float64(Ct, func, "Ct", ndim=1, allow_complex=True)
@@ -218,7 +218,7 @@ def ssm_kernel_gf(Ad: Any, Bd: Any, Ct: Any, L: int) -> np.ndarray:
     """Kernel from the truncated generating function at all L roots of unity (float64 only):
     ``K = ifft(Ct (I - omega_l Ad)^-1 Bd)``, omega_l = exp(-2 pi i l/L), every bin l = 0..L-1 (odd L, the Nyquist
     bin and L < N included).  With ``Ct = c_tilde(Ad, C, L)`` this is K_j = C Ad^j Bd; with Ct = C it is the
-    aliased kernel.  Real part returned for real inputs.  Source: spec 2.2."""
+    aliased kernel.  Real part returned for real inputs.  Source: Su 10162; S4."""
     func = "ssm_kernel_gf"
     a, b, c = _system(func, Ad, Bd, Ct)
     L = _length(func, L)
@@ -230,7 +230,7 @@ def ssm_kernel_gf(Ad: Any, Bd: Any, Ct: Any, L: int) -> np.ndarray:
 
 def woodbury_inverse(Minv: Any, U: Any, V: Any) -> np.ndarray:
     """``(M - U V^*)^-1 = M^-1 + M^-1 U (I - V^* M^-1 U)^-1 V^* M^-1`` from M^-1 [n, n], U, V [n, r]
-    (float64).  Source: Su "重温SSM (三)"; spec 2.4."""
+    (float64).  Source: Su "重温SSM (三)"."""
     func = "woodbury_inverse"
     Mi = as_float64(Minv, func, "Minv", ndim=2, allow_complex=True)
     Uu = as_float64(U, func, "U", ndim=2, allow_complex=True)
@@ -252,7 +252,7 @@ def dplr_kernel(Lam: Any, P: Any, Q: Any, B: Any, Ct: Any, dt: float, L: int) ->
     D = (2/dt)(1 - z) - (1 + z) Lam (diagonal) and U = (1 + z) P, Woodbury gives
     ``Khat = 2 [k_CB - k_CU (I + k_QU)^-1 k_QB]`` with Cauchy sums ``k_ab = sum_n a_n b_n / D_n`` (Q enters
     conjugated).  This form is regular at the Nyquist bin z = -1 (U = 0 there).  K = ifft(Khat); real part for a
-    real underlying system.  Source: spec 2.3-2.4; S4 ``SSMKernelDPLR`` (which uses the 2/(1+z) form)."""
+    real underlying system.  Source: Su 10162; S4 ``SSMKernelDPLR`` (which uses the 2/(1+z) form)."""
     func = "dplr_kernel"
     lam = as_float64(Lam, func, "Lam", ndim=1, allow_complex=True).astype(np.complex128)
     n = lam.size
@@ -304,7 +304,7 @@ def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh",
     ``method="zoh"``: Ad = exp(dt A), Bd = (exp(dt A) - 1)/A B (e^z - 1 by :func:`expm1_complex` in float64),
     powers as exp(l dt A); ``"bilinear"``:
     Ad = (1 + dt A/2)/(1 - dt A/2), Bd = dt B/(1 - dt A/2), powers by repeated multiplication.  Returns K [H, L].
-    Source: spec 2.5; S4 ``models/s4/s4d.py`` (``S4DKernel``: ``C * (exp(dtA) - 1) / A``, B absorbed in C)."""
+    Source: S4D (Gu et al. 2022); S4 ``s4d.py`` (``S4DKernel``: ``C * (exp(dtA) - 1) / A``, B absorbed in C)."""
     func = "s4d_kernel"
     require(method in S4D_METHODS, func, "method", f"one of {S4D_METHODS}", repr(method))
     ld, a, b, c = _s4d_inputs(func, log_dt, A, B, C)
@@ -334,7 +334,7 @@ def s4d_kernel(log_dt: Any, A: Any, B: Any, C: Any, L: int, method: str = "zoh",
 
 def ssm_kernel_aliased(Ad: Any, Bd: Any, C: Any, L: int) -> np.ndarray:
     """Time-aliased kernel ``sum_{m>=0} K_{k+mL} = C (I - Ad^L)^-1 Ad^k Bd`` (k < L; float64; rho(Ad) < 1):
-    what the roots-of-unity formula returns when C is used in place of C-tilde.  Source: spec 2.2."""
+    what the roots-of-unity formula returns when C is used in place of C-tilde.  Derived here."""
     a, b, c = _system("ssm_kernel_aliased", Ad, Bd, C)
     L = _length("ssm_kernel_aliased", L)
     c_eff = np.linalg.solve((np.eye(a.shape[0]) - np.linalg.matrix_power(a, L)).T, c)

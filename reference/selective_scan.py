@@ -19,7 +19,8 @@ log1p(e^-x) < 2.1e-9 is below float32 resolution at that magnitude).
 Associative form: h_t = a_t h_t-1 + b_t with the combine (a, b) . (a', b') = (a' a, a' b + b') (earlier element
 on the left); an inclusive Hillis-Steele scan gives every h_t, equal to the loop up to rounding (not bitwise).
 
-Sources: spec ssm-monarch-lora.md 4.1-4.2; Gu & Dao 2023 (Mamba); Blelloch 1990 (prefix sums).
+Sources: Gu & Dao 2023 (Mamba, arXiv 2312.00752); mamba
+``selective_scan_interface.py::selective_scan_ref``; Blelloch 1990 (prefix sums).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def selective_scan(u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any = None, z:
                    delta_bias: Any = None, delta_softplus: bool = False, return_last_state: bool = False, *,
                    backend: Backend = F64) -> Any:
     """Sequential selective scan with mamba ``selective_scan_ref`` semantics (module docstring): returns
-    out [b, d, L] (and x_{L-1} [b, d, n] with ``return_last_state``).  Source: mamba selective_scan_ref; spec 4.1."""
+    out [b, d, L] (and x_{L-1} [b, d, n] with ``return_last_state``).  Source: mamba selective_scan_ref."""
     p = _prepare("selective_scan", u, delta, A, B, C, D, z, delta_bias)
     xp = backend
     a, bu, Cs = _coeffs(xp, p, delta_softplus)
@@ -149,7 +150,7 @@ def selective_scan(u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any = None, z:
 
 def scan_combine(left: tuple[Any, Any], right: tuple[Any, Any]) -> tuple[Any, Any]:
     """Associative combine of affine maps h -> a h + b, ``left`` applied first:
-    ``(a, b) . (a', b') = (a' a, a' b + b')``.  Source: spec 4.2; Blelloch 1990."""
+    ``(a, b) . (a', b') = (a' a, a' b + b')``.  Source: Blelloch 1990."""
     a, b = left
     a2, b2 = right
     return a2 * a, a2 * b + b2
@@ -160,7 +161,7 @@ def selective_scan_assoc(u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any = No
                          combine: Any = None) -> Any:
     """Selective scan by an inclusive Hillis-Steele associative scan over (a_t, b_t) with :func:`scan_combine`
     (float64; ``combine`` overrides the combine, for mutation tests).  Equals :func:`selective_scan` up to
-    rounding (reassociated sums), not bitwise.  Source: spec 4.2."""
+    rounding (reassociated sums), not bitwise.  Source: Blelloch 1990."""
     p = _prepare("selective_scan_assoc", u, delta, A, B, C, D, z, delta_bias)
     comb = combine or scan_combine
     a, bu, Cs = _coeffs(F64, p, delta_softplus)

@@ -7,7 +7,7 @@ Entries equal to ``-inf`` are masked out (weight 0).  A slice whose entries are 
 ``logsumexp = -inf`` and softmax 0 everywhere — the flash-attention convention for fully masked rows.
 NaN and ``+inf`` are rejected.
 
-Source: spec attention.md section 10 (softmax properties); section 3 (fully masked rows).
+Source: Su kexue.fm/archives/10145 (softmax properties); FlashAttention convention (fully masked rows).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def softmax(x: Any, axis: int = -1, *, backend: Backend = F64) -> np.ndarray:
     """Softmax along ``axis`` of any-rank ``x``: ``exp(x - max x) / sum exp(x - max x)``.
 
     ``-inf`` entries get probability 0; an all ``-inf`` slice gives all zeros.  Returns float64.
-    Source: spec attention.md section 10.
+    Source: Bridle 1990; Su kexue.fm/archives/10145.
     """
     a = _prepare(x, "softmax", axis)
     xp = backend
@@ -57,7 +57,7 @@ def softmax(x: Any, axis: int = -1, *, backend: Backend = F64) -> np.ndarray:
 @oracle
 def logsumexp(x: Any, axis: int = -1, *, backend: Backend = F64) -> np.ndarray:
     """``log sum_j exp(x_j)`` along ``axis`` computed as ``m + log sum exp(x - m)``; -inf for an all
-    ``-inf`` slice.  Bounds: ``max x <= lse <= max x + log n``.  Source: spec attention.md section 10."""
+    ``-inf`` slice.  Bounds: ``max x <= lse <= max x + log n``.  Source: Su kexue.fm/archives/10145."""
     a = _prepare(x, "logsumexp", axis)
     xp = backend
     m, _, l = stable_terms(xp, xp.asarray(a), axis)

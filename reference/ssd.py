@@ -15,7 +15,7 @@ initial_states [b, h, p, n] or None; returns (Y [b, l, h, p], final_state [b, h,
 never as cs_t - cs_s (which loses |cs| u absolutely), and masked entries are -inf *before* exp, so steep decays
 underflow to 0 without NaN.
 
-Sources: spec ssm-monarch-lora.md 4.3; Dao & Gu 2024 (Mamba-2, "Transformers are SSMs"), Listing 1;
+Sources: Dao & Gu 2024 (Mamba-2, "Transformers are SSMs"), Listing 1;
 mamba ``mamba_ssm/modules/ssd_minimal.py`` (``segsum``, ``ssd_minimal_discrete``).
 """
 
@@ -58,7 +58,7 @@ def _prepare(func: str, X: Any, A: Any, B: Any, C: Any, initial_states: Any) -> 
 def segsum(a: Any, *, backend: Backend = F64) -> np.ndarray:
     """Stable segment sum along the last axis: ``out[..., t, s] = sum_{k=s+1}^{t} a_k`` for t >= s (0 on the
     diagonal), -inf for t < s.  Built from masked cumulative sums (mamba ``segsum``), never cs_t - cs_s.
-    Source: mamba ssd_minimal.py ``segsum``; spec 4.3."""
+    Source: mamba ssd_minimal.py ``segsum``."""
     x = as_float64(a, "segsum", "a")
     require(x.ndim >= 1, "segsum", "a", "at least 1-dimensional", f"shape {x.shape}")
     require(not np.any(np.isnan(x)), "segsum", "a", "free of NaN", "NaN")
@@ -83,7 +83,7 @@ def segsum(a: Any, *, backend: Backend = F64) -> np.ndarray:
 
 def ssd_mask(A: Any) -> np.ndarray:
     """The 1-semiseparable mask ``Lmask [b, h, l, l] = exp(segsum(a))`` of A [b, l, h] (float64; 0 above the
-    diagonal, 1 on it).  Source: spec 4.3."""
+    diagonal, 1 on it).  Source: Dao & Gu 2024 (arXiv 2405.21060)."""
     a = as_float64(A, "ssd_mask", "A", ndim=3)
     return np.exp(segsum(np.moveaxis(a, 1, 2)))
 
@@ -92,7 +92,7 @@ def ssd_mask(A: Any) -> np.ndarray:
 def ssd_recurrence(X: Any, A: Any, B: Any, C: Any, initial_states: Any = None, *,
                    backend: Backend = F64) -> tuple[np.ndarray, np.ndarray]:
     """SSD by its recurrence ``H_t = e^{a_t} H_t-1 + x_t B_t^T``, ``y_t = H_t C_t`` (module layouts).
-    Source: spec 4.3; Mamba-2 eq. (SSM form)."""
+    Source: Dao & Gu 2024 (Mamba-2) eq. (SSM form)."""
     x, a, bb, cc, h0 = _prepare("ssd_recurrence", X, A, B, C, initial_states)
     xp = backend
     Xx, Bx, Cx = xp.asarray(x), xp.asarray(bb), xp.asarray(cc)
@@ -107,7 +107,7 @@ def ssd_recurrence(X: Any, A: Any, B: Any, C: Any, initial_states: Any = None, *
 
 def ssd_quadratic(X: Any, A: Any, B: Any, C: Any, initial_states: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """SSD as masked linear attention: ``Y = (Lmask o C B^T) X + C_t e^{cumsum_t a} H_-1`` and the final state
-    ``H = sum_s e^{sum_{k>s} a_k} x_s B_s^T + e^{sum a} H_-1`` (float64).  Source: spec 4.3 (duality)."""
+    ``H = sum_s e^{sum_{k>s} a_k} x_s B_s^T + e^{sum a} H_-1`` (float64).  Source: Dao & Gu 2024 (duality)."""
     x, a, bb, cc, h0 = _prepare("ssd_quadratic", X, A, B, C, initial_states)
     Lm = ssd_mask(a)  # [b, h, t, s]
     M = Lm * np.einsum("bthn,bshn->bhts", cc, bb)
@@ -122,7 +122,7 @@ def ssd_quadratic(X: Any, A: Any, B: Any, C: Any, initial_states: Any = None) ->
 def ssd_chunked(X: Any, A: Any, B: Any, C: Any, chunk_size: int,
                 initial_states: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Chunked SSD (mamba ``ssd_minimal_discrete`` with the stable segsum; float64): l must be a multiple of
-    ``chunk_size`` (pad the sequence otherwise).  Returns (Y, final_state).  Source: spec 4.3; mamba Listing 1."""
+    ``chunk_size`` (pad the sequence otherwise).  Returns (Y, final_state).  Source: Mamba-2 Listing 1."""
     func = "ssd_chunked"
     x, a, bb, cc, h0 = _prepare(func, X, A, B, C, initial_states)
     b, l, h, p = x.shape

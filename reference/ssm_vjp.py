@@ -19,7 +19,7 @@ product in the backward pass is replaced by its absolute value (decays e^{dt A} 
 states by the scan run on absolute values), so each entry is the sum of |summands| of that gradient entry.
 ``veriformer.op_ssm`` uses it for the rounding floors of ``check(grad=True)``.
 
-Sources: spec ssm-monarch-lora.md sections 2.5, 4.1, 4.3; Gu & Dao 2023 (Mamba) appendix (the scan backward:
+Sources: Gu et al. 2022 (S4D, arXiv 2206.11893); Gu & Dao 2023 (Mamba) appendix (the scan backward:
 reverse scan of the adjoint); Dao & Gu 2024 (Mamba-2); mamba ``selective_scan_interface.py::selective_scan_ref``
 and ``ssd_minimal.py``; S4 ``models/s4/s4d.py``; chain rule derived here and checked against central differences
 in mpmath by the laws in ``veriformer.properties.ssm_vjp_laws``.

@@ -23,8 +23,8 @@ Layout: q, k [B, H, T, D], v [B, H, T, Dv], codebook [Hc, C, D] with Hc = H (one
 * Gradients (straight-through): ``k_hat = sg(c_z) + (k - sg(k))``: forward value c_z, d k_hat / d k = I,
   no gradient to the codebook; the VJP is softmax attention's at k_hat with dk = dk_hat.
 
-Sources: Lingle 2023 (Transformer-VQ, arXiv 2309.16354) and its official JAX code (``attn.py``); spec
-attention.md section 1 (post 9844); van den Oord et al. 2017 (straight-through estimator for VQ).
+Sources: Lingle 2023 (Transformer-VQ, arXiv 2309.16354) and its official JAX code (``attn.py``); Su
+kexue.fm/archives/9844; van den Oord et al. 2017 (straight-through estimator for VQ).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _codebook(func: str, k: np.ndarray, codebook: Any) -> np.ndarray:
 def vq_quantize(k: Any, codebook: Any) -> tuple[np.ndarray, np.ndarray]:
     """Nearest code per key: returns ``(z, k_hat)``, z int64 [B, H, T] = argmin_s sum_d (k_d - c_sd)^2
     (first index on ties), k_hat = C[z] [B, H, T, D] (float64).  k [B, H, T, D], codebook [H or 1, C, D].
-    Source: Lingle 2023 section 3; spec attention.md 1 (quantisation)."""
+    Source: Lingle 2023 (arXiv 2309.16354) section 3."""
     func = "vq_quantize"
     kk = as_float64(k, func, "k", ndim=4)
     if kk.dtype == object:
@@ -98,7 +98,7 @@ def vq_attention(q: Any, k: Any, v: Any, codebook: Any, *, causal: bool = False,
                  backend: Backend = F64) -> np.ndarray:
     """Dense Transformer-VQ attention: ``softmax(scale q k_hat^T [+ causal mask]) v`` with k_hat = C[z]
     the nearest codes (:func:`vq_quantize`).  Layout in the module docstring.
-    Source: Lingle 2023 eq. (quantised-key attention); spec attention.md 1."""
+    Source: Lingle 2023 eq. (quantised-key attention)."""
     q, v, _, k_hat, _, sc = _inputs("vq_attention", q, k, v, codebook, scale)
     return softmax_attention(q, k_hat, v, scale=sc, causal=bool(causal), backend=backend)
 
@@ -126,7 +126,7 @@ def vq_attention_linear(q: Any, k: Any, v: Any, codebook: Any, *, causal: bool =
     ``w = exp(scale q C^T - m)`` on codes in use (0 on unused codes), m the maximum over codes in use.
     Causal: the token recurrence ``U_i = U_{i-1} + Delta_i^T v_i``, ``u_i = u_{i-1} + Delta_i^T``,
     ``o_i = w_i U_i / w_i u_i`` (m over the codes in use up to i).  Layout in the module docstring.
-    Source: Lingle 2023 (theorem 3.7 and the recurrent form); spec attention.md 1."""
+    Source: Lingle 2023 (theorem 3.7 and the recurrent form); Su kexue.fm/archives/9844."""
     q, v, z, _, cb, sc = _inputs("vq_attention_linear", q, k, v, codebook, scale)
     xp = backend
     B, H, T, _ = q.shape
@@ -170,8 +170,8 @@ def vq_attention_blocks(q: Any, k: Any, v: Any, codebook: Any, *, block_size: in
     ``Ubar = U / u`` updated as ``Ubar <- (u_old / u_new) Ubar + Delta^T V / u_new`` and cache logits
     ``scale q.c_s + log u_s`` (codes with u_s = 0 excluded), so ``exp(q.c_s + log u_s) Ubar_s = exp(q.c_s) U_s``.
     Layout in the module docstring.
-    Source: Lingle 2023 section 3.3 (block recurrence, without the local bias) and the official ``attn.py``;
-    spec attention.md 1 ("Block form", "Numerically stable storage")."""
+    Source: Lingle 2023 section 3.3 (block recurrence, without the local bias) and the official ``attn.py``
+    (log-count / mean-value cache)."""
     func = "vq_attention_blocks"
     require(isinstance(block_size, int | np.integer) and not isinstance(block_size, bool) and block_size >= 1,
             func, "block_size", "an int >= 1", repr(block_size))
@@ -216,6 +216,6 @@ def vq_attention_vjp(q: Any, k: Any, v: Any, codebook: Any, grad_o: Any, *, caus
                      scale: float | None = None, backend: Backend = F64) -> tuple[np.ndarray, ...]:
     """Straight-through VJP of :func:`vq_attention`: (dq, dk, dv) with dk = dk_hat (d k_hat / d k = I) —
     softmax attention's VJP evaluated at the quantised keys; the codebook receives no gradient.
-    Source: van den Oord et al. 2017 (straight-through); spec attention.md 1 (gradients)."""
+    Source: van den Oord et al. 2017 (straight-through); Lingle 2023."""
     q, v, _, k_hat, _, sc = _inputs("vq_attention_vjp", q, k, v, codebook, scale)
     return softmax_attention_vjp(q, k_hat, v, grad_o, scale=sc, causal=bool(causal), backend=backend)

@@ -25,12 +25,12 @@ Layout as :mod:`veriformer.reference.vq_attention`: q, k [B, H, T, D], v [B, H, 
   - ``"none"`` (``GRAD_THRU_CACHE = 1``): gradients also flow through the cache sums ``U = sum Delta^T V``
     (linear in v) but not to k through the cache (its logits use the codebook): ``A_k`` as for ``"cache"``,
     ``A_v`` = every query that sees s (the dense dv).
-  Neither equals the gradient of dense VQ attention (spec: "training gradients are not the gradients of dense
-  VQ attention"); the codebook receives no gradient through attention in either.
+  Neither equals the gradient of dense VQ attention (the stop-gradients of Lingle 2023 section 3.3 change
+  the training gradients); the codebook receives no gradient through attention in either.
 
 Sources: Lingle 2023 (Transformer-VQ, arXiv 2309.16354) section 3.3 and its official JAX code (``attn.py``,
-flag ``GRAD_THRU_CACHE``); spec attention.md 1 ("With a local bias", "Gradients").  The spec leaves the bias
-boundary UNCONFIRMED (support ``<= l`` or ``< l``); both are exact here since ``W <= l`` is the requirement.
+flag ``GRAD_THRU_CACHE``); Su kexue.fm/archives/9844.  The translated post leaves the bias
+boundary unclear (support ``<= l`` or ``< l``); both are exact here since ``W <= l`` is the requirement.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _bias(func: str, bias: Any, H: int) -> np.ndarray:
 def vq_toeplitz_bias(bias: Any, T: int, H: int) -> np.ndarray:
     """The additive causal bias [H, T, T]: ``b(i - j)`` for ``0 <= i - j <= W``, 0 for ``i - j > W`` and
     ``-inf`` for ``j > i`` (the causal mask).  ``bias`` [W + 1] or [H or 1, W + 1].
-    Source: Lingle 2023 section 3.3 (local positional bias); spec attention.md 1."""
+    Source: Lingle 2023 section 3.3 (local positional bias)."""
     b = _bias("vq_toeplitz_bias", bias, H)
     d = np.arange(T)[:, None] - np.arange(T)[None, :]
     W = b.shape[-1] - 1
@@ -72,7 +72,7 @@ def vq_local_bias_attention(q: Any, k: Any, v: Any, codebook: Any, *, bias: Any,
                             backend: Backend = F64) -> np.ndarray:
     """Dense causal Transformer-VQ attention with a local Toeplitz bias:
     ``softmax(scale Q K_hat^T + Bias) V`` (Bias from :func:`vq_toeplitz_bias`, causal mask included).
-    Layout in the module docstring.  Source: Lingle 2023 section 3.3; spec attention.md 1."""
+    Layout in the module docstring.  Source: Lingle 2023 section 3.3."""
     q, v, _, k_hat, _, sc = _inputs("vq_local_bias_attention", q, k, v, codebook, scale)
     mask = vq_toeplitz_bias(_bias("vq_local_bias_attention", bias, q.shape[1]), q.shape[2], q.shape[1])
     return softmax_attention(q, k_hat, v, scale=sc, mask=mask[None], backend=backend)
@@ -84,7 +84,7 @@ def vq_local_bias_blocks(q: Any, k: Any, v: Any, codebook: Any, *, bias: Any, bl
     """Block form with a local bias and a cache that lags two blocks (module docstring): in-block keys
     (causal, biased), the previous block's keys (biased where ``i - j <= W``) and ``exp(scale Q C^T) U_{t-2}``,
     one shared maximum per query.  Requires ``W <= block_size``.
-    Source: Lingle 2023 section 3.3 (block recurrence with local bias); spec attention.md 1."""
+    Source: Lingle 2023 section 3.3 (block recurrence with local bias)."""
     func = "vq_local_bias_blocks"
     require(isinstance(block_size, int | np.integer) and not isinstance(block_size, bool) and block_size >= 1,
             func, "block_size", "an int >= 1", repr(block_size))
@@ -144,7 +144,7 @@ def vq_local_bias_vjp(q: Any, k: Any, v: Any, codebook: Any, grad_o: Any, *, bia
     """Straight-through VJP (dq, dk, dv) of the local-bias block form with the stop-gradients named by
     ``stop_gradient`` ("state": official GRAD_THRU_CACHE = 0; "cache": Su's reading; "none": GRAD_THRU_CACHE =
     1); the index sets A_k, A_v are in the module docstring.  grad_o [B, H, T, Dv].  float64.
-    Source: Lingle 2023 section 3.3 and ``attn.py``; spec attention.md 1 ("Gradients"); derived here from the
+    Source: Lingle 2023 section 3.3 and ``attn.py``; Su kexue.fm/archives/9844 (cache sg); derived here from the
     softmax VJP restricted to the live (query, key) pairs."""
     func = "vq_local_bias_vjp"
     require(isinstance(block_size, int | np.integer) and not isinstance(block_size, bool) and block_size >= 1,
