@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["s4d_kernel", "selective_scan_ref", "ssd_minimal", "ssm_convolution"]
+__all__ = ["s4d_kernel", "selective_scan_ref", "ssd_minimal", "ssd_recurrence_careful", "ssm_convolution"]
 
 
 def _work(dtype: torch.dtype) -> torch.dtype:
@@ -131,3 +131,23 @@ def ssd_minimal(X: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tens
     states, final = new_states[:, :-1], new_states[:, -1]
     Y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", Cc, states, torch.exp(A_cs))
     return (Y_diag + Y_off).reshape(b, l, h, p), final
+
+
+def ssd_recurrence_careful(X: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk_size: int,
+                           initial_states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSD as a careful plain-torch user writes it: the recurrence ``H_t = exp(a_t) H_{t-1} + x_t B_t^T``,
+    ``y_t = H_t C_t`` with the state and decays in float32 (float64 for float64 input), y cast to the input
+    dtype, the final state returned in float32 as mamba does.  Same layouts as :func:`ssd_minimal`
+    (``chunk_size`` is accepted and ignored).  Its autograd gives dA without the cumulative-sum cancellation of
+    ``ssd_minimal``'s segsum, so ``check()`` judges ssd_scan against the better of the two baselines.
+    Source: Dao & Gu 2024 (Mamba-2), the SSM recurrence (eq. 1 of the SSD form)."""
+    work = torch.float64 if X.dtype == torch.float64 else torch.float32
+    x, a, bb, cc = (t.to(work) for t in (X, A, B, C))
+    b, l, h, p = X.shape
+    H = torch.zeros(b, h, p, B.shape[-1], dtype=work, device=X.device) if initial_states is None \
+        else initial_states.to(work)
+    ys = []
+    for t in range(l):
+        H = torch.exp(a[:, t])[..., None, None] * H + x[:, t, :, :, None] * bb[:, t, :, None, :]
+        ys.append((H * cc[:, t, :, None, :]).sum(-1))
+    return torch.stack(ys, dim=1).to(X.dtype), H

@@ -84,7 +84,9 @@ register_tolerance(Tolerance("op.selective_scan.grad", rho=2.0, floor_ulps=8.0, 
     "correct kernel may differ from gold by a few u times that mass; twice the forward floor because each "
     "gradient is a product of two rounded scans.")))
 register_tolerance(Tolerance("op.ssd_scan", rho=2.0, floor_ulps=4.0, reason=(
-    "rho = 2 over mamba's ssd_minimal_discrete in the input dtype (stable segsum); the decays exp(segsum) are "
+    "rho = 2 over the better of mamba's ssd_minimal_discrete in the input dtype (stable segsum) and a careful "
+    "float32 recurrence (its dA is not ruined by cumulative-sum cancellation: ssd_minimal's dA had a relative "
+    "RMS error of 0.54 in float32, which admitted almost anything); the decays exp(segsum) are "
     "formed from rounded log-decays, so each summand L_ts (C_t . B_s) x_s carries a relative error ~ u; "
     + _FLOOR_REASON.format(f=4))))
 register_tolerance(Tolerance("op.ssd_scan.grad", rho=2.0, floor_ulps=8.0, reason=(
@@ -398,6 +400,7 @@ SSD_SCAN = register_op(OpSpec(
     gold=_ssd_gold,
     gold_vjp=_ssd_vjp,
     baseline=lambda opts: naive_ssm.ssd_minimal,
+    careful_baseline=lambda opts: naive_ssm.ssd_recurrence_careful,
     differentiable=_SSD_INPUTS,
     size=lambda case: case.length,
     tolerance="op.ssd_scan",
