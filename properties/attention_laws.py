@@ -1,5 +1,5 @@
 """Laws of softmax attention: every form agrees with the direct one, masking semantics, GQA, the VJP,
-and the mpmath certificate of the float64 oracle (spec attention.md sections 3, 4, 8)."""
+and the mpmath certificate of the float64 oracle (Su kexue.fm/archives/10017; Ainslie et al. 2023; Xiao et al. 2023)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from veriformer.registry import law
 from .strategies import ATTENTION_FEATURES, AttentionCase, attention_cases
 
 U = 2.0**-53
-SRC_ONLINE = "spec attention.md 3 (post 10017); Milakov & Gimelshein 2018; Dao 2023 (FlashAttention-2)"
-SRC_GQA = "spec attention.md 4 (post 10091); Ainslie et al. 2023 (GQA)"
+SRC_ONLINE = "Su kexue.fm/archives/10017; Rabe & Staats 2021; Milakov & Gimelshein 2018; Dao 2023 (FlashAttention-2)"
+SRC_GQA = "Ainslie et al. 2023 (GQA, arXiv 2305.13245); Su kexue.fm/archives/10091"
 SMALL = {"max_T": 16, "max_S": 24, "head_dims": (1, 2, 3, 8, 16, 64)}
 
 
@@ -150,7 +150,7 @@ def split_kv_merge(ref: Any, case: AttentionCase = attention_cases(**SMALL),
 
 
 @law("attention.window_sinks_as_mask", family="attention",
-     source="spec attention.md 8 (StreamingLLM, Xiao et al. 2023); Beltagy et al. 2020 (sliding window)")
+     source="Xiao et al. 2023 (StreamingLLM, arXiv 2309.17453); Beltagy et al. 2020 (sliding window)")
 def window_sinks_as_mask(ref: Any, case: AttentionCase = attention_cases(
         features={"causal", "window", "sinks", "gqa"}, **SMALL)) -> Agreement:
     """Causal / sliding-window / sink attention equals attention under the boolean mask written from the
@@ -169,7 +169,7 @@ def window_sinks_as_mask(ref: Any, case: AttentionCase = attention_cases(
 
 
 @law("attention.fully_masked_rows", family="attention", kind="defined",
-     source="spec attention.md 3 (edge case: fully masked row); FlashAttention convention")
+     source="FlashAttention convention for a fully masked row (o = 0, lse = -inf)")
 def fully_masked_rows(ref: Any, case: AttentionCase = attention_cases(features={"mask", "gqa"}, **SMALL),
                       additive: bool = st.booleans()) -> list[Agreement]:
     """A query with no visible key outputs exactly 0 with log-sum-exp exactly -inf, for boolean and

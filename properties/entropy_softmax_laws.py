@@ -1,4 +1,4 @@
-"""Laws of entropy-invariant softmax attention (spec attention.md 7; Su posts 8823, 9034; bert4keras softmax_plus):
+"""Laws of entropy-invariant softmax attention (Su kexue.fm posts 8823, 9034; bert4keras softmax_plus):
 standard attention at l = base, the constant factor below the clamp, relu^2's scale invariance (it cannot be
 tempered, softmax can), entropy bounds, and the entropy-vs-length trend (statistical, fixed seeds)."""
 
@@ -13,7 +13,7 @@ from veriformer.claims import Agreement, Bound
 from veriformer.registry import law
 
 FAMILY = "entropy_softmax"
-SRC = "Su, kexue.fm posts 8823 and 9034 (entropy invariance); bert4keras softmax_plus; spec attention.md 7"
+SRC = "Su, kexue.fm posts 8823 and 9034 (entropy invariance); bert4keras softmax_plus"
 U = 2.0**-53
 
 

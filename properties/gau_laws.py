@@ -1,4 +1,4 @@
-"""Laws of GAU / FLASH (spec attention.md 7; Hua et al. 2022): the chunked mixed-chunk attention equals
+"""Laws of GAU / FLASH (Hua et al. 2022, arXiv 2202.10447; Su post 8934): the chunked mixed-chunk attention equals
 the direct n x n formula, and relu^2 attention's scaling identities."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from veriformer.registry import law
 from .linear_attention_strategies import FlashCase, flash_cases
 
 FAMILY = "gau"
-SRC = "Hua et al. 2022 (Transformer Quality in Linear Time); spec attention.md 7 (posts 8934, 9052)"
+SRC = "Hua et al. 2022 (Transformer Quality in Linear Time); Su kexue.fm/archives/8934, 9052"
 
 
 def _flash_scale(case: FlashCase, a: dict[str, np.ndarray], N: np.ndarray) -> float:

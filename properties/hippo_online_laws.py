@@ -1,4 +1,4 @@
-"""Laws of HiPPO as online approximation (spec ssm-monarch-lora.md 1, properties 5-7 and the LegS
+"""Laws of HiPPO as online approximation (Gu et al. 2020; Su posts 10114, 10137 and the LegS
 time-varying schemes): the LegS state of any smooth input solves x' = (A x + B u)/t; LegT's ODE is exact for
 polynomial windows of degree < N; Bessel's inequality; the exact LegS scheme equals the projection of the
 piecewise-constant input; constant inputs are fixed points of the exact and trapezoid schemes; the official
@@ -17,7 +17,7 @@ from veriformer.claims import Agreement, Bound
 from veriformer.registry import law
 
 FAMILY = "ssm"
-SRC = ("spec ssm-monarch-lora.md 1.1-1.4 (properties 5-7, LegS time-varying schemes); Gu et al. 2020 (HiPPO); "
+SRC = ("Gu et al. 2020 (HiPPO, arXiv 2008.07669); Bessel's inequality; "
        "Su 重温SSM (一)/(二) (kexue.fm/archives/10114, 10137)")
 U = 2.0**-53
 
@@ -128,7 +128,7 @@ def legs_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(
                      c: float = st.floats(-3.0, 3.0), scheme: str = st.sampled_from(("exact", "trapezoid"))
                      ) -> Agreement:
     """A constant input c has the exact LegS state c e_0 (A e_0 = -B); the exact and trapezoid schemes keep it at
-    every step.  (The spec's midpoint formula, input weight 1/k, does not: tests/test_ssm.py records its drift.)"""
+    every step.  (Su's midpoint formula, input weight 1/k, does not: tests/test_ssm.py records its drift.)"""
     states = ref.legs_discrete_states(np.full(K, c), N, scheme)
     target = np.zeros_like(states)
     target[:, 0] = c
@@ -159,7 +159,7 @@ def legs_hippo_code_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = s
                                 ) -> Agreement:
     """Started at c e_0 (the exact state of a constant input c, A e_0 = -B), each of the official code's four LegS
     recurrences stays there under the input c: its step pair (A_t, B_t) is consistent (A_t e_0 c + B_t c = e_0 c),
-    which the spec's midpoint formula, with input weight 1/k against A/(2k) and A/(2(k+1)), is not."""
+    which Su's midpoint formula (post 10137), with input weight 1/k against A/(2k) and A/(2(k+1)), is not."""
     x0 = np.zeros(N)
     x0[0] = c
     states = ref.legs_hippo_code_states(np.full(K, c), N, disc, initial_state=x0)

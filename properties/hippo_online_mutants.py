@@ -1,5 +1,5 @@
 """Planted bugs in HiPPO online approximation: mirrored basis, LegT with Su's sign flip of odd states, the
-exact LegS scheme with the step log-ratio upside down, the spec's midpoint input weight as the trapezoid
+exact LegS scheme with the step log-ratio upside down, Su's midpoint input weight as the trapezoid
 scheme, a Bessel error with over-weighted states, and the official HiPPO code's LegS steps with a first-order log
 step (ZOH) or an input term left unsolved (bilinear, backward)."""
 
@@ -55,7 +55,7 @@ def exact_inverted(u: Any, N: int, scheme: str = "exact") -> np.ndarray:
 @mutant("ssm.legs_trapezoid_with_midpoint_weight", family=FAMILY, replaces="legs_discrete_states",
         caught_by=["ssm.legs_constant_input_fixed_point"])
 def trapezoid_midpoint_weight(u: Any, N: int, scheme: str = "exact") -> np.ndarray:
-    """Every scheme replaced by the spec's midpoint formula (input weight 1/k instead of (1/k + 1/(k+1))/2)."""
+    """Every scheme replaced by Su's midpoint formula (post 10137) (input weight 1/k instead of (1/k + 1/(k+1))/2)."""
     return ref.legs_discrete_states(u, N, "bilinear")
 
 

@@ -1,4 +1,4 @@
-"""Laws of linear attention with decay / gates (spec attention.md 8; fla simple GLA): the quadratic,
+"""Laws of linear attention with decay / gates (Qin et al. 2024; fla simple GLA): the quadratic,
 recurrent and chunked forms agree for every chunk size, limits (no decay, lambda = 0), segment carry of
 the state, normalisation, the analytic VJP and the mpmath certificate."""
 
@@ -18,7 +18,7 @@ from .linear_attention_strategies import LinearAttentionCase, linear_attention_c
 
 U = 2.0**-53
 FAMILY = "linear_attention"
-SRC = ("Katharopoulos et al. 2020; Qin et al. 2024 (Lightning Attention-2); spec attention.md 8; "
+SRC = ("Katharopoulos et al. 2020; Qin et al. 2024 (Lightning Attention-2, arXiv 2401.04658); "
        "fla-org/flash-linear-attention fla/ops/simple_gla/naive.py")
 
 
@@ -89,7 +89,7 @@ def final_state(ref: Any, case: LinearAttentionCase = linear_attention_cases(nor
 
 
 @law("linear_attention.zero_decay_is_plain_linear_attention", family=FAMILY,
-     source="Katharopoulos et al. 2020 (eq. 6, causal masking); spec attention.md 8 (lambda = 1)")
+     source="Katharopoulos et al. 2020 (eq. 6, causal masking); Qin et al. 2024 with lambda = 1")
 def zero_decay(ref: Any, case: LinearAttentionCase = linear_attention_cases(decay=False, gate=False)
                ) -> list[Agreement]:
     """With log-gates g = 0 and decay lambda = 1 the oracle equals plain linear attention written from the
@@ -146,7 +146,7 @@ def segment_carry(ref: Any, case: LinearAttentionCase = linear_attention_cases(n
 
 
 @law("linear_attention.lambda_zero_keeps_current_token", family=FAMILY, kind="exact",
-     source="spec attention.md 8 (lambda -> 0 gives o_t = (q_t . k_t) v_t)")
+     source="derived here: lambda -> 0 in Qin et al. 2024 gives o_t = (q_t . k_t) v_t")
 def lambda_zero(ref: Any, case: LinearAttentionCase = linear_attention_cases(noncausal=False, gate=False,
                                                                               decay=False),
                 chunk: int = st.integers(1, 9)) -> list[Agreement]:
@@ -199,7 +199,7 @@ def normalised_average(ref: Any, case: LinearAttentionCase = linear_attention_ca
 
 
 @law("linear_attention.lightning_alibi_block_form", family=FAMILY,
-     source="Qin et al. 2024 (Lightning Attention-2); spec attention.md 8; Press et al. 2022 (ALiBi slopes)")
+     source="Qin et al. 2024 (Lightning Attention-2); OpenNLPLab/lightning-attention; Press et al. 2022 (ALiBi slopes)")
 def lightning_alibi(ref: Any, n: int = st.integers(1, 70), block: int = st.sampled_from((1, 3, 16, 32, 64)),
                     heads: int = st.sampled_from((1, 2, 8)), tiny: bool = st.booleans(),
                     seed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:

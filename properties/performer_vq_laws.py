@@ -1,4 +1,4 @@
-"""Laws of "Performer as a soft Transformer-VQ" (spec attention.md 2; Su posts 9862, 7921): invariance 2 (reduced
+"""Laws of "Performer as a soft Transformer-VQ" (Su kexue.fm posts 9862, 7921): invariance 2 (reduced
 features with equal-norm projections give FAVOR+ exactly), the per-key normalisation that is *not* an invariance
 (a negative law at fixed seeds), and the sampled-code expectation identity E[VQ numerator] = soft numerator."""
 
@@ -13,7 +13,7 @@ from veriformer.claims import Agreement, Bound, ZScore
 from veriformer.registry import law
 
 FAMILY = "performer"
-SRC = "Su, kexue.fm posts 9862 and 7921 (Performer as soft Transformer-VQ); spec attention.md 2"
+SRC = "Su, kexue.fm posts 9862 and 7921 (Performer as soft Transformer-VQ)"
 U = 2.0**-53
 
 
@@ -63,7 +63,7 @@ def per_key_change(ref: Any, seed: int) -> float:
 
 
 @law("performer_vq.per_key_normalisation_changes_output", family=FAMILY, kind="statistical",
-     max_examples=len(NEG_SEEDS), source=SRC + " (invariance 3 is an analogy; spec: 'Checked: changed by 0.055')")
+     max_examples=len(NEG_SEEDS), source=SRC + " (invariance 3 is an analogy; measured here: changes by 0.055)")
 def per_key_normalisation(ref: Any, seed: int = st.sampled_from(NEG_SEEDS)) -> Bound:
     """Negative law: normalising the reduced key features over the codes (soft-VQ assignments p(i|k)) is *not* an
     invariance; it rescales key j by 1/Z(k_j), and on every fixed seed 0..7 of the configuration in

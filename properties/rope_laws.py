@@ -1,4 +1,4 @@
-"""Laws of rotary position embedding (spec attention.md section 5.1; Su et al. 2021)."""
+"""Laws of rotary position embedding (Su et al. 2021, arXiv 2104.09864)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from veriformer.registry import law
 from .strategies import RopeCase, rope_cases
 
 U = 2.0**-53
-SRC = "Su et al. 2021 (RoFormer); spec attention.md 5.1 (posts 8265, 10040)"
+SRC = "Su et al. 2021 (RoFormer); Su kexue.fm/archives/8265, 10040"
 
 
 def _kw(case: RopeCase) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Laws of softmax and log-sum-exp (spec attention.md section 10)."""
+"""Laws of softmax and log-sum-exp (Bridle 1990; Su kexue.fm/archives/10145)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from veriformer.registry import law
 
 from .strategies import LogitsCase, logits_cases
 
-SOURCE = "spec attention.md section 10 (post 10145); Bridle 1990"
+SOURCE = "Su kexue.fm/archives/10145; Bridle 1990"
 
 
 def _finite_max(x: np.ndarray) -> float:

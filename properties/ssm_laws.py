@@ -1,4 +1,4 @@
-"""Laws of discretisation, HiPPO and S4 kernels (spec ssm-monarch-lora.md sections 1-2).
+"""Laws of discretisation, HiPPO and S4 kernels (Gu et al. 2020, 2022; Su posts 10114-10162).
 
 Rounding budgets: a dense solve of (I - alpha dt A) x = r has relative error ~ n u cond(I - alpha dt A)
 (Higham 2002, thm 7.2), so solve-based agreements use ``terms = n * cond``; a kernel K_j = C Ad^j Bd after j
@@ -23,9 +23,9 @@ from .ssm_strategies import SystemCase, system_cases
 
 U = 2.0**-53
 FAMILY = "ssm"
-SRC_DISC = "spec ssm-monarch-lora.md 1.4, 1.6; Su 重温SSM (二) (kexue.fm/archives/10137); SciPy cont2discrete"
-SRC_HIPPO = "spec ssm-monarch-lora.md 1.2-1.5; Gu et al. 2020 (HiPPO); S4 src/models/hippo/hippo.py"
-SRC_S4 = "spec ssm-monarch-lora.md 2; Su 重温SSM (三) (kexue.fm/archives/10162); S4 kernels/ssm.py, s4d.py"
+SRC_DISC = "Su 重温SSM (二) (kexue.fm/archives/10137); SciPy cont2discrete"
+SRC_HIPPO = "Gu et al. 2020 (HiPPO); S4 src/models/hippo/hippo.py"
+SRC_S4 = "Gu et al. 2022 (S4); Su 重温SSM (三) (kexue.fm/archives/10162); S4 kernels/ssm.py, s4d.py"
 SCIPY_METHOD = {"forward_euler": "euler", "backward_euler": "backward_diff", "bilinear": "bilinear", "zoh": "zoh",
                 "gbt": "gbt"}
 METHODS = ("forward_euler", "backward_euler", "bilinear", "gbt", "zoh")
@@ -92,7 +92,7 @@ def zoh_block_expm(ref: Any, case: SystemCase = system_cases(kinds=("stable", "l
                       scale=max(_maxabs(Bd_int), dt * _maxabs(B), sc_b))]
 
 
-@law("ssm.discretize_legs_fixed_point", family=FAMILY, source=SRC_DISC + "; spec section 1 property 8")
+@law("ssm.discretize_legs_fixed_point", family=FAMILY, source=SRC_DISC + "; derived here: Ad e0 + Bd = e0 as A e0 = -B")
 def legs_fixed_point(ref: Any, N: int = st.integers(1, 16), dt: float = st.sampled_from((1e-3, 0.1, 0.5, 1.0)),
                      method: str = st.sampled_from(METHODS), alpha: float = st.floats(0.0, 1.0)) -> Agreement:
     """For LTI LegS, A e_0 = -B, so every discretisation has Ad e_0 + Bd = e_0: constant input u = 1 has the
@@ -104,7 +104,8 @@ def legs_fixed_point(ref: Any, N: int = st.integers(1, 16), dt: float = st.sampl
     return Agreement(Ad[:, 0] + Bd, e0, "Ad e0 + Bd == e0", terms=_disc_terms(A, dt, method, alpha), scale=1.0)
 
 
-@law("ssm.discretize_local_error_order", family=FAMILY, kind="asymptotic", source=SRC_DISC + "; spec 1 prop. 10")
+@law("ssm.discretize_local_error_order", family=FAMILY, kind="asymptotic", source=SRC_DISC
+     + "; derived here: local error O(dt^3) bilinear, O(dt^2) Euler")
 def local_error_order(ref: Any, case: SystemCase = system_cases(kinds=("stable", "legs", "legt"), max_N=6,
                                                                 lengths=(1,)))\
         -> list[Rate]:
@@ -155,7 +156,8 @@ def legs_structure(ref: Any, N: int = st.integers(1, 64)) -> list[Agreement]:
             Agreement(A[:, 0], -B, "A e0 == -B", terms=2, scale=2 * N)]
 
 
-@law("ssm.hippo_legs_matvec", family=FAMILY, source=SRC_HIPPO + "; spec 1 property 2")
+@law("ssm.hippo_legs_matvec", family=FAMILY,
+     source=SRC_HIPPO + "; derived here from A = diag(0..N-1) - tril(v v^T)")
 def legs_matvec(ref: Any, N: int = st.integers(1, 64), seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """O(N) product (A v)_n = n v_n - sqrt(2n+1) cumsum(sqrt(2k+1) v_k)_n equals the dense A v."""
     v = np.random.default_rng(seed).standard_normal(N)
@@ -164,7 +166,8 @@ def legs_matvec(ref: Any, N: int = st.integers(1, 64), seed: int = st.integers(0
                      scale=float(np.abs(A).max() * np.abs(v).sum()))
 
 
-@law("ssm.hippo_legs_solve", family=FAMILY, source=SRC_HIPPO + "; spec 1 property 3")
+@law("ssm.hippo_legs_solve", family=FAMILY,
+     source=SRC_HIPPO + "; derived here from A = diag(0..N-1) - tril(v v^T)")
 def legs_solve(ref: Any, N: int = st.integers(1, 64), lam: float = st.sampled_from((0.0, 1e-3, 0.05, 0.5, 2.0)),
                seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """The O(N) recursion for (I - lam A) z = v has a small residual: (I - lam A) z == v."""
@@ -176,7 +179,8 @@ def legs_solve(ref: Any, N: int = st.integers(1, 64), lam: float = st.sampled_fr
                      scale=float(np.abs(M).sum(axis=1).max() * np.abs(z).max()) + _maxabs(v))
 
 
-@law("ssm.hippo_legs_legendre_moments", family=FAMILY, source=SRC_HIPPO + "; spec 1 property 4")
+@law("ssm.hippo_legs_legendre_moments", family=FAMILY,
+     source=SRC_HIPPO + "; derived here: (pI - A)^-1 B = int_0^1 r^p phi(r) dr")
 def legs_moments(ref: Any, N: int = st.integers(1, 16),
                  p: float = st.one_of(st.sampled_from((0.0, 1.0, 2.0, 3.0, 7.0, 2.5)), st.floats(-0.9, 12.0))) \
         -> Agreement:
@@ -202,7 +206,7 @@ def legs_certificate(ref: Any, N: int = st.integers(1, 10),
                      tolerance="law.certificate")
 
 
-@law("ssm.hippo_forms_are_similarities", family=FAMILY, source=SRC_HIPPO + "; spec 1.2, 1.3")
+@law("ssm.hippo_forms_are_similarities", family=FAMILY, source=SRC_HIPPO + "; Su 10114")
 def forms_similar(ref: Any, N: int = st.integers(1, 32), w: float = st.sampled_from((1.0, 2.0, 0.3, 1.7)))\
         -> list[Agreement]:
     """Every LegS normalisation (sqrt_free, s4_internal, su_raw) is the diagonal similarity (T A T^-1, T B) of
@@ -222,7 +226,7 @@ def forms_similar(ref: Any, N: int = st.integers(1, 32), w: float = st.sampled_f
     return out
 
 
-@law("ssm.hippo_legt_rank2_skew", family=FAMILY, source=SRC_HIPPO + "; spec 1.5 (LegT)")
+@law("ssm.hippo_legt_rank2_skew", family=FAMILY, source=SRC_HIPPO + "; Gu et al. 2022 (S4)")
 def legt_skew(ref: Any, N: int = st.integers(1, 64)) -> Agreement:
     """S4 LegT (w = 2) is a rank-2 correction from skew-symmetric: with p = sqrt(2n+1) split by index parity
     (p0 keeps odd, p1 keeps even indices), S = A + (p0 p0^T + p1 p1^T)/2 satisfies S + S^T = 0."""
@@ -233,7 +237,7 @@ def legt_skew(ref: Any, N: int = st.integers(1, 64)) -> Agreement:
     return Agreement(S + S.T, np.zeros((N, N)), "S + S^T == 0", terms=4, scale=2.0 * N)
 
 
-@law("ssm.hippo_legs_nplr", family=FAMILY, source=SRC_HIPPO + "; spec 1.5, 2.4 (NPLR)")
+@law("ssm.hippo_legs_nplr", family=FAMILY, source=SRC_HIPPO + "; S4 NPLR")
 def legs_nplr(ref: Any, N: int = st.integers(1, 64)) -> list[Any]:
     """NPLR of LegS: V unitary, Re Lam = -1/2, and V (diag(Lam) - Pt Pt^*) V^* reconstructs A (error from the
     Hermitian eigensolver: backward stable, ~ N u ||A||)."""
@@ -247,7 +251,7 @@ def legs_nplr(ref: Any, N: int = st.integers(1, 64)) -> list[Any]:
             Bound(np.abs(rec.imag), 0.0, "reconstruction is real", slack=16 * N * U * nrm)]
 
 
-@law("ssm.hippo_legs_warped_legendre", family=FAMILY, source=SRC_HIPPO + "; spec 1.5 (warped Legendre)")
+@law("ssm.hippo_legs_warped_legendre", family=FAMILY, source=SRC_HIPPO + "; S4 (warped Legendre)")
 def legs_warped_legendre(ref: Any, N: int = st.integers(1, 12), s: float = st.floats(0.0, 3.0)) -> Agreement:
     """Impulse response of the LTI LegS system: e^{sA} B = e^{-s} phi(e^{-s}), i.e. component n is
     e^{-s} sqrt(2n+1) P_n(2 e^{-s} - 1) (exponentially warped Legendre polynomials)."""
@@ -280,7 +284,7 @@ def _kernel_budget(Ad: np.ndarray, Bd: np.ndarray, C: np.ndarray, L: int) -> tup
     return 4.0 * (L + 1) * (n + 1), max(scale, 1e-300)
 
 
-@law("ssm.s4_convolution_forms_agree", family=FAMILY, source=SRC_S4 + " (spec 2 property 1)")
+@law("ssm.s4_convolution_forms_agree", family=FAMILY, source=SRC_S4 + " (recurrence = convolution)")
 def s4_convolution_forms(ref: Any, case: SystemCase = system_cases(kinds=("legs", "legt", "stable"), max_N=12),
                          method: str = st.sampled_from(("bilinear", "zoh"))) -> list[Agreement]:
     """Recurrence y_k = C x_k == causal convolution with K_j = C Ad^j Bd == FFT convolution padded to 2L."""
@@ -295,7 +299,7 @@ def s4_convolution_forms(ref: Any, case: SystemCase = system_cases(kinds=("legs"
             Agreement(yf, yc, "padded FFT == direct convolution", terms=t + 8 * np.log2(2 * case.L) + 8, scale=su)]
 
 
-@law("ssm.s4_kernel_roots_of_unity", family=FAMILY, source=SRC_S4 + " (spec 2.2, property 3)")
+@law("ssm.s4_kernel_roots_of_unity", family=FAMILY, source=SRC_S4 + " (C-tilde)")
 def s4_roots_of_unity(ref: Any, case: SystemCase = system_cases(kinds=("legs", "legt", "stable"), max_N=12),
                       method: str = st.sampled_from(("bilinear", "zoh"))) -> list[Agreement]:
     """ifft of Ct (I - omega_l Ad)^-1 Bd over all L roots of unity (odd L, Nyquist, L < N) with
@@ -320,7 +324,7 @@ def s4_roots_of_unity(ref: Any, case: SystemCase = system_cases(kinds=("legs", "
     return out
 
 
-@law("ssm.s4_generating_function", family=FAMILY, source=SRC_S4 + " (spec 2.2)")
+@law("ssm.s4_generating_function", family=FAMILY, source=SRC_S4 + " (generating function)")
 def s4_generating_function(ref: Any, case: SystemCase = system_cases(kinds=("legs", "legt", "stable"), max_N=8),
                            r: float = st.floats(0.0, 1.0), theta: float = st.floats(-np.pi, np.pi)) -> Agreement:
     """Truncated generating function: C (I - z^L Ad^L)(I - z Ad)^-1 Bd == sum_{j<L} K_j z^j at any complex
@@ -335,7 +339,7 @@ def s4_generating_function(ref: Any, case: SystemCase = system_cases(kinds=("leg
                      "G_L(z) == sum K_j z^j", terms=t + 8 * case.N * cond, scale=sc * case.L)
 
 
-@law("ssm.s4_bilinear_closed_form", family=FAMILY, source=SRC_S4 + " (spec 2.3, property 4)")
+@law("ssm.s4_bilinear_closed_form", family=FAMILY, source=SRC_S4 + " (bilinear)")
 def s4_bilinear_closed_form(ref: Any, case: SystemCase = system_cases(kinds=("legs", "legt", "stable"), max_N=8,
                                                                       lengths=(1, 2, 3, 4, 7, 8, 16))) -> list[Any]:
     """For bilinear (Ad, Bd) with the continuous B: fft(K)_l = 2 Ct [(2/dt)(1 - z) I - (1 + z) A]^-1 B at
@@ -363,7 +367,7 @@ def s4_bilinear_closed_form(ref: Any, case: SystemCase = system_cases(kinds=("le
     return out
 
 
-@law("ssm.s4_dplr_cauchy_woodbury", family=FAMILY, source=SRC_S4 + " (spec 2.4, property 5); S4 cauchy.py")
+@law("ssm.s4_dplr_cauchy_woodbury", family=FAMILY, source=SRC_S4 + "; S4 cauchy.py")
 def s4_dplr(ref: Any, N: int = st.integers(1, 16), dt: float = st.sampled_from((1e-3, 0.01, 0.1, 0.5, 1.0)),
             L: int = st.sampled_from((1, 2, 3, 7, 8, 16, 64)), seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """LegS in the rotated basis (A = V (Lam - Pt Pt^*) V^*): the Cauchy-sum + Woodbury kernel of
@@ -385,7 +389,7 @@ def s4_dplr(ref: Any, N: int = st.integers(1, 16), dt: float = st.sampled_from((
     return Agreement(Kd, K, "Cauchy + Woodbury kernel == C Ad^j Bd", terms=t + 64 * N * N, scale=max(sc, sc_g))
 
 
-@law("ssm.woodbury_identity", family=FAMILY, source="Su 重温SSM (三); spec 2.4, property 6")
+@law("ssm.woodbury_identity", family=FAMILY, source="Su 重温SSM (三) (kexue.fm/archives/10162)")
 def woodbury(ref: Any, n: int = st.integers(1, 12), r: int = st.integers(1, 3),
              seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """(M - U V^*)^-1 = M^-1 + M^-1 U (I - V^* M^-1 U)^-1 V^* M^-1 for complex M with cond(M) <= 1e3."""
@@ -399,7 +403,7 @@ def woodbury(ref: Any, n: int = st.integers(1, 12), r: int = st.integers(1, 3),
                      terms=16 * n * cond, scale=_maxabs(direct))
 
 
-@law("ssm.s4_c_tilde_doubling_roundtrip", family=FAMILY, source=SRC_S4 + " (spec 2.2, property 7; S4 _setup_C)")
+@law("ssm.s4_c_tilde_doubling_roundtrip", family=FAMILY, source=SRC_S4 + " (S4 _setup_C)")
 def s4_c_tilde(ref: Any, case: SystemCase = system_cases(kinds=("legs", "stable"), max_N=8)) -> list[Agreement]:
     """Doubling Ct_{2L} = Ct_L (I + Ad^L), and C -> Ct -> C round-trips (rho(Ad) < 1, cond(I - Ad^L) bounded)."""
     Ad, _, C, _ = _stable_system(ref, case)
@@ -414,7 +418,7 @@ def s4_c_tilde(ref: Any, case: SystemCase = system_cases(kinds=("legs", "stable"
             Agreement(ref.c_from_c_tilde(Ad, Ct, L), C, "C -> Ct -> C", terms=16 * N * (L + 1) * ka, scale=sc)]
 
 
-@law("ssm.s4d_vandermonde", family=FAMILY, source=SRC_S4 + " (spec 2.5, property 9); S4 s4d.py")
+@law("ssm.s4d_vandermonde", family=FAMILY, source=SRC_S4 + "; S4D (Gu et al. 2022)")
 def s4d_vandermonde(ref: Any, H: int = st.integers(1, 2), N2: int = st.integers(1, 6),
                     L: int = st.sampled_from((1, 2, 7, 8, 64)), method: str = st.sampled_from(("zoh", "bilinear")),
                     seed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:

@@ -207,7 +207,7 @@ def c_tilde_short(Ad: Any, C: Any, L: int, **kw: Any) -> Any:
         caught_by=["ssm.s4_c_tilde_doubling_roundtrip"])
 def c_column_solve(Ad: Any, Ct: Any, L: int, **kw: Any) -> Any:
     """C recovered by a column solve (I - Ad^L) c = Ct instead of the row solve c (I - Ad^L) = Ct
-    (the transposition the spec flags in RTF's get_C)."""
+    (the transposition in ruke1ire/RTF rtf.py ``get_C``)."""
     A = np.asarray(Ad)
     return np.linalg.solve(np.eye(A.shape[0]) - np.linalg.matrix_power(A, L), np.asarray(Ct))
 

@@ -1,7 +1,7 @@
-"""Laws of the rational-transfer-function (RTF) view (spec ssm-monarch-lora.md section 3).
+"""Laws of the rational-transfer-function (RTF) view (Su kexue.fm/archives/10180; Parnichkun et al. 2024).
 
 Budgets: characteristic-polynomial coefficients from Faddeev-LeVerrier carry an absolute error ~ d u
-binom(d, k) ||Ad||^k; we bound it by ``coef = d 2^d (1 + ||Ad||)^d u`` (the spec measures 1.7e-11 root error at
+binom(d, k) ||Ad||^k; we bound it by ``coef = d 2^d (1 + ||Ad||)^d u`` (we measured 1.7e-11 root error at
 d = 8, hence d <= 8 here).  A kernel from coefficients then errs by coef x (1 + sum |b|) x max_l 1/|fft(a_pad)_l|
 (the conditioning of the division by the denominator on the unit circle).
 """
@@ -22,7 +22,7 @@ from .ssm_strategies import SystemCase, system_cases
 
 U = 2.0**-53
 FAMILY = "ssm"
-SRC = "spec ssm-monarch-lora.md 3; Su 重温SSM (四) (kexue.fm/archives/10180); Parnichkun et al. 2024 (RTF)"
+SRC = "Su 重温SSM (四) (kexue.fm/archives/10180); Parnichkun et al. 2024 (RTF)"
 _SYS = system_cases(kinds=("legs", "stable"), max_N=8, lengths=(9, 16, 33, 64))
 
 
@@ -44,7 +44,7 @@ def _denominator(a: np.ndarray, L: int) -> float:
         return float(1.0 / np.abs(np.fft.fft(ap)).min())
 
 
-@law("ssm.rtf_rational_identity", family=FAMILY, source=SRC + " (spec 3.1, property 1)")
+@law("ssm.rtf_rational_identity", family=FAMILY, source=SRC + " (rank-1 determinant lemma)")
 def rtf_rational(ref: Any, case: SystemCase = _SYS, r: float = st.floats(0.0, 1.0),
                  theta: float = st.floats(-np.pi, np.pi)) -> Agreement:
     """Ct (I - z Ad)^-1 Bd == (b_1 + ... + b_d z^{d-1}) / (1 + a_1 z + ... + a_d z^d) at complex z, |z| <= 1."""
@@ -62,7 +62,7 @@ def rtf_rational(ref: Any, case: SystemCase = _SYS, r: float = st.floats(0.0, 1.
                          np.linalg.solve(np.eye(case.N) - z * Ad, Bd))))
 
 
-@law("ssm.rtf_kernel_equals_s4", family=FAMILY, source=SRC + " (spec 3 property 2)")
+@law("ssm.rtf_kernel_equals_s4", family=FAMILY, source=SRC + " (K = ifft(fft(b)/fft(a)))")
 def rtf_kernel_s4(ref: Any, case: SystemCase = _SYS, method: str = st.sampled_from(("bilinear", "zoh"))) -> Agreement:
     """The state-free kernel ifft(fft(b_pad)/fft(a_pad)) with (a, b) from (Ad, Bd, Ct = C (I - Ad^L)) equals the
     S4 kernel C Ad^j Bd (d <= 8, L >= d + 1)."""
@@ -70,7 +70,7 @@ def rtf_kernel_s4(ref: Any, case: SystemCase = _SYS, method: str = st.sampled_fr
     L = case.L
     a, b = ref.rtf_coefficients(Ad, Bd, ref.c_tilde(Ad, C, L))
     # the identity needs det(I - Ad z) != 0 at the L-th roots of unity; with Ad ~ I (LegS at dt = 1e-3) the float64
-    # coefficients put a zero there (1/min|a(z)| = inf): outside spec 3's conditioning limits, so not drawn
+    # coefficients put a zero there (1/min|a(z)| = inf): outside the conditioning limits, so not drawn
     assume(_denominator(a, L) < 1e8)
     K = ref.ssm_kernel_powers(Ad, Bd, C, L)
     err = _coef_err(Ad) * (1 + float(np.abs(b).sum()) + float(np.abs(C).sum())) * _denominator(a, L) ** 2
@@ -78,7 +78,7 @@ def rtf_kernel_s4(ref: Any, case: SystemCase = _SYS, method: str = st.sampled_fr
                      atol=err * (1 + np.log2(L)) * (1 + float(np.abs(K).max())) * 4)
 
 
-@law("ssm.rtf_companion_realisation", family=FAMILY, source=SRC + " (spec 3.2, property 3)")
+@law("ssm.rtf_companion_realisation", family=FAMILY, source=SRC + " (companion form)")
 def rtf_companion(ref: Any, d: int = st.integers(1, 8), L: int = st.sampled_from((9, 16, 33)),
                   seed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:
     """For coefficients with sum |a| = 0.9 (stable): char_poly(companion) == a; the companion kernel with the
@@ -100,7 +100,7 @@ def rtf_companion(ref: Any, d: int = st.integers(1, 8), L: int = st.sampled_from
                       scale=sc * float(np.abs(u).sum()))]
 
 
-@law("ssm.rtf_zero_init_is_fir", family=FAMILY, source=SRC + " (spec 3.2, property 4)")
+@law("ssm.rtf_zero_init_is_fir", family=FAMILY, source=SRC + " (zero init a = 0)")
 def rtf_fir(ref: Any, d: int = st.integers(1, 8), L: int = st.integers(9, 40),
             seed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:
     """a = 0: the companion matrix is nilpotent, the kernel is the FIR filter (b_1, ..., b_d, 0, ...) and the
@@ -128,7 +128,7 @@ def rtf_similarity(ref: Any, case: SystemCase = _SYS, seed: int = st.integers(0,
     return [Agreement(a2, a, "a invariant", atol=err), Agreement(b2, b, "b invariant", atol=err)]
 
 
-@law("ssm.rtf_montel_stability", family=FAMILY, source=SRC + " (spec 3.2; repo l1_montel)")
+@law("ssm.rtf_montel_stability", family=FAMILY, source=SRC + " (Montel bound; ruke1ire/RTF l1_montel)")
 def rtf_montel(ref: Any, d: int = st.integers(1, 8), seed: int = st.integers(0, 2**32 - 1)) -> Bound:
     """sum |a_i| < 1 implies every pole (eigenvalue of the companion matrix) has modulus < 1: a random a scaled
     to sum |a| = 0.99 gives max |root| < 1."""

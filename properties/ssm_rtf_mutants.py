@@ -63,7 +63,7 @@ def companion_plus(a: Any, b: Any) -> Any:
 @mutant("ssm.rtf_inference_c_column_solve", family=FAMILY, replaces="rtf_inference_c",
         caught_by=["ssm.rtf_companion_realisation"])
 def inference_column(a: Any, b: Any, L: int, **kw: Any) -> Any:
-    """C from the column solve (I - Ac^L) c = b (the transposition the spec flags in the RTF repo's get_C)."""
+    """C from the column solve (I - Ac^L) c = b (the transposition in ruke1ire/RTF rtf.py ``get_C``)."""
     Ac, _, bb = ref.companion(a, b)
     return np.linalg.solve(np.eye(Ac.shape[0]) - np.linalg.matrix_power(Ac, L), bb)
 

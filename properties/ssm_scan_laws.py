@@ -1,4 +1,4 @@
-"""Laws of the selective scan (Mamba) and SSD (Mamba-2) (spec ssm-monarch-lora.md section 4).
+"""Laws of the selective scan (Mamba) and SSD (Mamba-2) (Gu & Dao 2023; Dao & Gu 2024).
 
 Rounding budgets: a scan of L affine steps with decays in (0, 1] accumulates at most ~ L u times the
 summand mass (the scan run on |u|, |B|, |C|), so agreements use ``scale = mass`` and ``terms ~ L + n``.
@@ -20,8 +20,8 @@ from .ssm_strategies import ScanCase, SSDCase, scan_cases, ssd_cases
 
 U = 2.0**-53
 FAMILY = "ssm"
-SRC_SCAN = "mamba selective_scan_interface.py::selective_scan_ref; spec ssm-monarch-lora.md 4.1-4.2"
-SRC_SSD = "mamba ssd_minimal.py; Dao & Gu 2024 (Mamba-2) Listing 1; spec ssm-monarch-lora.md 4.3"
+SRC_SCAN = "mamba selective_scan_interface.py::selective_scan_ref; Gu & Dao 2023"
+SRC_SSD = "mamba ssd_minimal.py; Dao & Gu 2024 (Mamba-2) Listing 1"
 
 
 def _kw(case: ScanCase, a: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def scan_assoc(ref: Any, case: ScanCase = scan_cases()) -> list[Agreement]:
                       scale=float(np.abs(s).max()) + _mass(ref, case, a))]
 
 
-@law("ssm.scan_combine_associative", family=FAMILY, source="spec ssm-monarch-lora.md 4.2; Blelloch 1990")
+@law("ssm.scan_combine_associative", family=FAMILY, source="Blelloch 1990")
 def combine_assoc(ref: Any, seed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:
     """(x . y) . z == x . (y . z) for affine maps h -> a h + b, and x . y applied to h is y(x(h))."""
     rng = np.random.default_rng(seed)
@@ -67,7 +67,7 @@ def combine_assoc(ref: Any, seed: int = st.integers(0, 2**32 - 1)) -> list[Agree
                       scale=8.0 + float(np.abs(h).max()))]
 
 
-@law("ssm.selective_scan_lti_is_convolution", family=FAMILY, source=SRC_SCAN + "; spec 2.1 (S4 convolution)")
+@law("ssm.selective_scan_lti_is_convolution", family=FAMILY, source=SRC_SCAN + "; Gu et al. 2022 (S4 convolution)")
 def scan_lti(ref: Any, case: ScanCase = scan_cases(features=frozenset({"D"})),
              dt: float = st.sampled_from((1e-3, 0.05, 0.2))) -> Agreement:
     """With constant delta and constant B, C the selective scan is the LTI diagonal system

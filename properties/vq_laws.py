@@ -1,4 +1,4 @@
-"""Laws of Transformer-VQ attention (spec attention.md 1; Lingle 2023): the linear-time and block forms
+"""Laws of Transformer-VQ attention (Lingle 2023, arXiv 2309.16354): the linear-time and block forms
 equal dense softmax over the quantised keys, nearest-code assignment with the first index on ties,
 codebook-permutation invariance, unused codes, all keys on one code."""
 
@@ -16,7 +16,7 @@ from veriformer.registry import law
 from .linear_attention_strategies import VQCase, vq_cases
 
 FAMILY = "vq"
-SRC = "Lingle 2023 (Transformer-VQ); spec attention.md 1 (post 9844)"
+SRC = "Lingle 2023 (Transformer-VQ); Su kexue.fm/archives/9844"
 
 
 def vq_terms(case: VQCase, a: dict[str, np.ndarray]) -> float:

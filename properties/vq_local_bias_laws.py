@@ -1,4 +1,4 @@
-"""Laws of Transformer-VQ with a local bias (spec attention.md 1, "With a local bias" and "Gradients"):
+"""Laws of Transformer-VQ with a local bias (Lingle 2023 section 3.3; Su post 9844):
 the block form with a two-block lag equals dense biased attention, and the straight-through VJP with and
 without GRAD_THRU_CACHE equals the derivative of the forward in which the stop-gradient'ed pairs are frozen."""
 
@@ -16,7 +16,7 @@ from .linear_attention_strategies import VQCase, vq_cases
 from .vq_laws import vq_terms
 
 FAMILY = "vq"
-SRC = "Lingle 2023 section 3.3 and attn.py (GRAD_THRU_CACHE); spec attention.md 1"
+SRC = "Lingle 2023 section 3.3 and attn.py (GRAD_THRU_CACHE); Su kexue.fm/archives/9844"
 
 
 def _bias(case: VQCase, W: int, per_head: bool, seed: int) -> np.ndarray:
