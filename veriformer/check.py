@@ -24,7 +24,7 @@ import torch
 
 from .campaign import Failure, run_campaign
 from .cases import parse_case
-from .compare import OpVerdict, bits_lost, judge_against_baseline, measure, unit_roundoff
+from .compare import DTYPES, OpVerdict, bits_lost, judge_against_baseline, measure, unit_roundoff
 from .ops import OpSpec, get_op
 from .profiles import active_profile, examples
 from .tolerances import Tolerance, tolerance
@@ -178,7 +178,7 @@ class CheckResult:
             if worst is None:
                 continue
             lost = bits_lost(worst[0])
-            p = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[dt]
+            p = DTYPES[dt][0]
             if lost > max(4.0, p / 3):
                 notes.append(f"note: in {dt} the naive baseline loses {lost:.0f} of {p} bits on '{worst[1]}' "
                              f"({worst[2].case!r}); a pass is relative to it - see each case's candidate bits")
@@ -372,7 +372,7 @@ def _dtype_name(dt: Any) -> str:
     return dt
 
 
-_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
+_DTYPE_NAMES = tuple(DTYPES)  # the one dtype table: veriformer.compare.DTYPES
 
 
 def _accepted_keywords(fn: Callable[..., Any]) -> set[str] | None:
