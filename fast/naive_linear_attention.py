@@ -37,7 +37,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, g: to
     ``(K (.) exp(G_T - G))^T V + exp(G_T) S0``.  Choices of a careful user: the gate cumsum and the
     exponentials in float32 (``gate_dtype``; log-space gates lose everything in bfloat16), cast to the
     input dtype; every product and matmul in the input dtype.
-    Source: fla ``naive_parallel_simple_gla`` (which computes everything in float32); spec attention.md 8.
+    Source: fla ``naive_parallel_simple_gla`` (which computes everything in float32); Qin et al. 2024.
     """
     B, T, H, K = q.shape
     scale = K**-0.5 if scale is None else scale
@@ -141,7 +141,7 @@ def vq_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, codebook: to
     """Transformer-VQ attention, dense form in the input dtype: keys quantised by :func:`vq_quantize`
     (straight-through), then ``softmax(scale q k_hat^T + causal mask) v`` with ``torch.softmax``.
     q, k [B, H, T, D], v [B, H, T, Dv], codebook [H or 1, C, D] -> o [B, H, T, Dv].
-    Source: Lingle 2023 (Transformer-VQ); spec attention.md 1."""
+    Source: Lingle 2023 (Transformer-VQ, arXiv 2309.16354)."""
     _, k_hat = vq_quantize(k, codebook)
     s = (q @ k_hat.transpose(-1, -2)) * scale
     if causal:

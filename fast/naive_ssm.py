@@ -21,7 +21,7 @@ def _work(dtype: torch.dtype) -> torch.dtype:
 
 def ssm_convolution(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``y = irfft(rfft(K, 2L) rfft(u, 2L), 2L)[..., :L]``: u [B, C, L], kernel [C, L] -> y [B, C, L] in u's dtype.
-    Source: S4 ``FFTConv`` (spec ssm-monarch-lora.md 2.1)."""
+    Source: S4 ``FFTConv`` (Gu et al. 2022)."""
     L = u.shape[-1]
     w = _work(u.dtype)
     y = torch.fft.irfft(torch.fft.rfft(kernel.to(w), n=2 * L) * torch.fft.rfft(u.to(w), n=2 * L), n=2 * L)

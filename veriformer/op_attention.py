@@ -87,7 +87,7 @@ SOFTMAX_ATTENTION = register_op(OpSpec(
     convention="fn(q, k, v, *, causal, scale, **features) -> o (or (o, lse) with return_lse=True); q [B,H,T,D], "
                "k/v [B,Hkv,S,D], o [B,H,T,Dv], lse [B,H,T] (natural log, float32 allowed for half inputs, -inf "
                "for rows with no visible key)",
-    source="Vaswani et al. 2017; spec attention.md sections 3, 4, 8",
+    source="Vaswani et al. 2017; Milakov & Gimelshein 2018; Ainslie et al. 2023 (GQA); Xiao et al. 2023 (sinks)",
     features=strat.ATTENTION_FEATURES | {"lse"},
     options={},
     strategy=lambda features, dtype, opts: strat.attention_cases(features=features, dtype=dtype),

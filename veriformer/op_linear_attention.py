@@ -143,7 +143,7 @@ LINEAR_ATTENTION = register_op(OpSpec(
     name="linear_attention",
     convention="fn(q, k, v, *, g=None, scale, initial_state=None, output_final_state) -> (o, final_state); "
                "q/k [B,T,H,K], v [B,T,H,V], g [B,T,H] log-decay <= 0, state [B,H,K,V]",
-    source="fla-org/flash-linear-attention simple GLA (chunk_simple_gla); Qin et al. 2024; spec attention.md 8",
+    source="fla-org/flash-linear-attention simple GLA (chunk_simple_gla); Qin et al. 2024 (Lightning Attention-2)",
     features=LA_FEATURES,
     options={},
     strategy=lambda features, dtype, opts: linear_attention_cases(
@@ -207,7 +207,7 @@ def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
 VQ_ATTENTION = register_op(OpSpec(
     name="vq_attention",
     convention="fn(q, k, v, codebook, *, causal, scale) -> o; q/k [B,H,T,D], v [B,H,T,Dv], codebook [H|1,C,D]",
-    source="Lingle 2023 (Transformer-VQ); spec attention.md 1",
+    source="Lingle 2023 (Transformer-VQ, arXiv 2309.16354)",
     features=frozenset(),
     options={},
     strategy=lambda features, dtype, opts: vq_cases(ties=False, op=True),

@@ -34,7 +34,7 @@ through ``X = x dt'``, ``a = dt' A``, the gate and the skip::
 Rounding floors: summand masses (every product of the forward / backward on absolute values, actual decays),
 see the tolerance rows ``op.mamba_chunk_scan`` and ``op.mamba_chunk_scan.grad``.
 Sources: mamba ``mamba_ssm/ops/triton/ssd_combined.py`` (signature, layouts); Dao & Gu 2024 (Mamba-2);
-spec ssm-monarch-lora.md 4.3.
+mamba ``mamba_ssm/modules/ssd_minimal.py``.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ MAMBA_CHUNK_SCAN = register_op(OpSpec(
                "dt_softplus=False, return_final_states=False) -> y or (y, final_states); x [b,l,h,p], dt [b,l,h], "
                "A [h] < 0, B/C [b,l,g,n], D [h]|[h,p], z [b,l,h,p], dt_bias [h], states [b,h,p,n]; "
                "y = (SSD(x dt', dt' A, B, C, h0) + D x) silu(z), dt' = softplus(dt + dt_bias) | dt + dt_bias",
-    source="mamba ssd_combined.py::mamba_chunk_scan_combined; Dao & Gu 2024; spec ssm-monarch-lora.md 4.3",
+    source="mamba ssd_combined.py::mamba_chunk_scan_combined; Dao & Gu 2024 (arXiv 2405.21060)",
     features=mst.MAMBA_CHUNK_FEATURES,
     options={},
     strategy=lambda features, dtype, opts: mst.mamba_chunk_cases(features=features),

@@ -70,7 +70,7 @@ ROPE = register_op(OpSpec(
     name="rope",
     convention="fn(x, positions, *, base) -> y; x [B,H,T,D], positions int64 [T]; layout/rotary_dim fixed "
                "per check() call",
-    source="Su et al. 2021 (RoFormer); spec attention.md 5.1",
+    source="Su et al. 2021 (RoFormer, arXiv 2104.09864)",
     features=frozenset(),
     options={"layout": "half", "rotary_dim": None},
     strategy=lambda features, dtype, opts: strat.rope_cases(layout=opts["layout"],

@@ -127,7 +127,7 @@ def _conv_conditioning(case: sst.ConvCase, a: dict[str, np.ndarray],
 SSM_CONVOLUTION = register_op(OpSpec(
     name="ssm_convolution",
     convention="fn(u, kernel) -> y; u [B,C,L], kernel [C,L], y [B,C,L]; y_k = sum_{j<=k} K_j u_{k-j}",
-    source="spec ssm-monarch-lora.md 2.1; S4 FFTConv",
+    source="Gu et al. 2022 (S4, arXiv 2111.00396); S4 FFTConv",
     features=frozenset(),
     options={},
     strategy=lambda features, dtype, opts: sst.conv_cases(),
@@ -201,7 +201,7 @@ S4D_KERNEL = register_op(OpSpec(
     name="s4d_kernel",
     convention="fn(log_dt, A, B, C, L) -> K; log_dt [H] real, A/B/C [H,N2] complex64 (complex128 for float64), "
                "K [H,L] real; ZOH, conjugate pairs implied",
-    source="spec ssm-monarch-lora.md 2.5; S4 models/s4/s4d.py",
+    source="Gu et al. 2022 (S4D, arXiv 2206.11893); S4 models/s4/s4d.py",
     features=frozenset(),
     options={},
     strategy=lambda features, dtype, opts: sst.s4d_cases(),
@@ -324,7 +324,7 @@ SELECTIVE_SCAN = register_op(OpSpec(
     name="selective_scan",
     convention="fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, "
                "return_last_state=False) -> out or (out, last_state); mamba selective_scan_ref layouts",
-    source="mamba selective_scan_interface.py::selective_scan_ref; spec ssm-monarch-lora.md 4.1",
+    source="mamba selective_scan_interface.py::selective_scan_ref; Gu & Dao 2023 (Mamba)",
     features=sst.SCAN_FEATURES,
     options={},
     strategy=lambda features, dtype, opts: sst.scan_cases(features=features),
@@ -392,7 +392,7 @@ SSD_SCAN = register_op(OpSpec(
     name="ssd_scan",
     convention="fn(X, A, B, C, chunk_size, initial_states=None) -> (Y, final_state); X [b,l,h,p], A [b,l,h] "
                "(dt*A <= 0), B/C [b,l,h,n], states [b,h,p,n]",
-    source="mamba ssd_minimal.py::ssd_minimal_discrete; Dao & Gu 2024; spec ssm-monarch-lora.md 4.3",
+    source="mamba ssd_minimal.py::ssd_minimal_discrete; Dao & Gu 2024 (Mamba-2)",
     features=frozenset({"initial_states"}),
     options={},
     strategy=lambda features, dtype, opts: sst.ssd_cases(initial="initial_states" in features),
