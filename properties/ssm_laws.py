@@ -157,7 +157,7 @@ def legs_structure(ref: Any, N: int = st.integers(1, 64)) -> list[Agreement]:
 
 
 @law("ssm.hippo_legs_matvec", family=FAMILY,
-     source=SRC_HIPPO + "; derived here from A = diag(0..N-1) - tril(v v^T)")
+     source=SRC_HIPPO + "; Su kexue.fm/archives/10137 (O(N) product)")
 def legs_matvec(ref: Any, N: int = st.integers(1, 64), seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """O(N) product (A v)_n = n v_n - sqrt(2n+1) cumsum(sqrt(2k+1) v_k)_n equals the dense A v."""
     v = np.random.default_rng(seed).standard_normal(N)
@@ -167,7 +167,7 @@ def legs_matvec(ref: Any, N: int = st.integers(1, 64), seed: int = st.integers(0
 
 
 @law("ssm.hippo_legs_solve", family=FAMILY,
-     source=SRC_HIPPO + "; derived here from A = diag(0..N-1) - tril(v v^T)")
+     source=SRC_HIPPO + "; Su kexue.fm/archives/10137 (O(N) solve of (I - lam A) z = v)")
 def legs_solve(ref: Any, N: int = st.integers(1, 64), lam: float = st.sampled_from((0.0, 1e-3, 0.05, 0.5, 2.0)),
                seed: int = st.integers(0, 2**32 - 1)) -> Agreement:
     """The O(N) recursion for (I - lam A) z = v has a small residual: (I - lam A) z == v."""

@@ -154,7 +154,7 @@ def _vector(func: str, v: Any) -> np.ndarray:
 @oracle
 def hippo_legs_matvec(v: Any, *, backend: Backend = F64) -> np.ndarray:
     """O(N) LegS product ``(A v)_n = n v_n - sqrt(2n+1) sum_{k<=n} sqrt(2k+1) v_k`` (v [N]).
-    Derived here from A = diag(0..N-1) - tril(v v^T)."""
+    Source: Su kexue.fm/archives/10137 ("Computational Efficiency"; A = diag(0..N-1) - tril(v v^T))."""
     a = _vector("hippo_legs_matvec", v)
     xp = backend
     s = _sqrt_2n1(xp, a.size)
@@ -171,7 +171,7 @@ def hippo_legs_matvec(v: Any, *, backend: Backend = F64) -> np.ndarray:
 def hippo_legs_solve(lam: float, v: Any, *, backend: Backend = F64) -> np.ndarray:
     """O(N) solve of ``(I - lam A) z = v`` for LegS A (lam >= 0, v [N]):
     ``S_n = ((1 - lam n) S_{n-1} + sqrt(2n+1) v_n) / (1 + lam (n + 1))``, ``z_n = (S_n - S_{n-1}) / sqrt(2n+1)``
-    where S_n = sum_{k<=n} sqrt(2k+1) z_k (S_{-1} = 0).  Derived here (from the compact form,
+    where S_n = sum_{k<=n} sqrt(2k+1) z_k (S_{-1} = 0).  Source: Su 10137 (from the compact form,
     row n reads (1 - lam n) z_n + lam sqrt(2n+1) S_n = v_n; substitute z_n = (S_n - S_{n-1}) / sqrt(2n+1))."""
     func = "hippo_legs_solve"
     a = _vector(func, v)

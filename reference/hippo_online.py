@@ -24,7 +24,7 @@ Basis: ``phi_n(r) = sqrt(2n+1) P_n(2r - 1)``, orthonormal on [0, 1] (the S4 norm
   - ``"trapezoid"`` (derived here: the trapezoid rule on both terms of x' = (A x + B u)/t):
     ``x_{k+1} = (I - A/(2(k+1)))^{-1}[(I + A/(2k)) x_k + (1/(2k) + 1/(2(k+1))) B u_k]``.
   That input weight 1/k is not the trapezoid weight: its constant-input state drifts from c e_0
-  (finding recorded in the law ``ssm.legs_constant_input_fixed_point``; UNCONFIRMED against Su's post).
+  (law ``ssm.legs_constant_input_fixed_point``).  Su's post does use 1/k: his first-order eps/t for ln((t+eps)/t).
 * The official HiPPO code's ``HiPPO_LegS`` (HazyResearch/hippo-code ``model/hippo.py``; :func:`legs_hippo_code_states`):
   ``x_0 = 0`` and, for input i (0-based) with ``t = i + 1``, ``x_{i+1} = A_t x_i + B_t u_i`` where ``A/t, B/t`` are
   discretised with unit step by ``"forward"`` (``I + A/t``, ``B/t``), ``"backward"`` (``(I - A/t)^{-1}``,
