@@ -65,7 +65,8 @@ class PolyInput:
         return sum(j * c * s ** (j - 1) for j, c in enumerate(self.coeffs) if j > 0)
 
 
-@law("ssm.legs_ode_residual", family=FAMILY, kind="certificate", max_examples=6, source=SRC + " (property 5)")
+@law("ssm.legs_ode_residual", family=FAMILY, kind="certificate", max_examples=6,
+     source=SRC + " (derived: LegS ODE x' = (A x + B u)/t)")
 def legs_ode_residual(ref: Any, inp: SmoothInput = smooth_inputs(), N: int = st.integers(1, 5),
                       t: float = st.floats(0.25, 6.0)) -> Agreement:
     """For any smooth u, x_n(t) = int_0^1 u(r t) phi_n(r) dr satisfies t x'(t) = A x(t) + B u(t) (LegS is exact
@@ -80,7 +81,7 @@ def legs_ode_residual(ref: Any, inp: SmoothInput = smooth_inputs(), N: int = st.
 
 
 @law("ssm.legt_ode_residual_polynomial", family=FAMILY, kind="certificate", max_examples=6,
-     source=SRC + " (property 6)")
+     source=SRC + " (LegT ODE, exact for degree < N)")
 def legt_ode_residual(ref: Any, N: int = st.integers(1, 5), data: Any = st.data(),
                       w: float = st.floats(0.3, 3.0), t: float = st.floats(-2.0, 4.0)) -> Agreement:
     """For u a polynomial of degree < N on the window, x_n(t) = int_0^1 u(t - w + w r) phi_n(r) dr satisfies
@@ -96,7 +97,7 @@ def legt_ode_residual(ref: Any, N: int = st.integers(1, 5), data: Any = st.data(
                      terms=2 * N + 4, scale=max(scale, 1e-300))
 
 
-@law("ssm.legs_bessel", family=FAMILY, kind="certificate", max_examples=4, source=SRC + " (property 7)")
+@law("ssm.legs_bessel", family=FAMILY, kind="certificate", max_examples=4, source=SRC + " (Bessel)")
 def legs_bessel(ref: Any, inp: SmoothInput = smooth_inputs(), t: float = st.floats(0.5, 6.0)) -> Bound:
     """int_0^1 u(r t)^2 dr - ||x(t)||^2 is the squared reconstruction error: >= 0 and non-increasing in N
     (N = 1..5), up to the 20-digit quadrature."""
@@ -123,7 +124,7 @@ def legs_exact_scheme(ref: Any, N: int = st.integers(1, 8), K: int = st.integers
                      terms=64 * N * (1 + np.log2(K)), scale=float(np.abs(u).max() * np.sqrt(2 * N)))
 
 
-@law("ssm.legs_constant_input_fixed_point", family=FAMILY, source=SRC + " (property 8, time-varying form)")
+@law("ssm.legs_constant_input_fixed_point", family=FAMILY, source=SRC + " (derived: A e0 = -B)")
 def legs_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(2, 30),
                      c: float = st.floats(-3.0, 3.0), scheme: str = st.sampled_from(("exact", "trapezoid"))
                      ) -> Agreement:
@@ -152,7 +153,7 @@ def legs_hippo_code_zoh_delayed(ref: Any, N: int = st.integers(1, 8), K: int = s
                      terms=64 * N * (1 + np.log2(K + 1)), scale=float(np.abs(u).max() * np.sqrt(2 * N)))
 
 
-@law("ssm.legs_hippo_code_keeps_constant_state", family=FAMILY, source=_CODE_SRC + " (property 8)")
+@law("ssm.legs_hippo_code_keeps_constant_state", family=FAMILY, source=_CODE_SRC + " (derived: A e0 = -B)")
 def legs_hippo_code_fixed_point(ref: Any, N: int = st.integers(1, 8), K: int = st.integers(1, 30),
                                 c: float = st.floats(-3.0, 3.0),
                                 disc: str = st.sampled_from(("forward", "backward", "bilinear", "zoh"))

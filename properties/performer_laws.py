@@ -69,7 +69,7 @@ def positive(ref: Any, case: PerformerCase = performer_cases(), T: int = st.inte
             Bound(5e-324, float(f.min()), "min phi+(x) > 0 (>= the smallest subnormal)", slack=0.0)]
 
 
-@law("performer.query_scalars_cancel", family=FAMILY, source=SRC + " (post 9862, invariance 1)")
+@law("performer.query_scalars_cancel", family=FAMILY, source=SRC + " (Su post 9862: query scalars cancel)")
 def query_scalars(ref: Any, case: PerformerCase = performer_cases(), T: int = st.integers(1, 8),
                   kind: str = st.sampled_from(("positive", "trig"))) -> Agreement:
     """FAVOR attention is unchanged when the query features drop the factors m^{-1/2} and e^{-||q||^2/2}

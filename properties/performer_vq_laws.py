@@ -17,7 +17,7 @@ SRC = "Su, kexue.fm posts 9862 and 7921 (Performer as soft Transformer-VQ)"
 U = 2.0**-53
 
 
-@law("performer_vq.invariance2_reduced_features", family=FAMILY, source=SRC + " (invariance 2)")
+@law("performer_vq.invariance2_reduced_features", family=FAMILY, source=SRC + " (equal-norm omega)")
 def invariance2(ref: Any, d: int = st.sampled_from((1, 2, 4, 8)), m: int = st.integers(1, 24),
                 T: int = st.integers(1, 8), amp: float = st.sampled_from((0.25, 0.5, 1.0)),
                 norm: float | None = st.sampled_from((None, 0.5, 2.0)), orthogonal: bool = st.booleans(),
@@ -63,7 +63,7 @@ def per_key_change(ref: Any, seed: int) -> float:
 
 
 @law("performer_vq.per_key_normalisation_changes_output", family=FAMILY, kind="statistical",
-     max_examples=len(NEG_SEEDS), source=SRC + " (invariance 3 is an analogy; measured here: changes by 0.055)")
+     max_examples=len(NEG_SEEDS), source=SRC + " (the VQ analogy; measured here: changes by 0.055)")
 def per_key_normalisation(ref: Any, seed: int = st.sampled_from(NEG_SEEDS)) -> Bound:
     """Negative law: normalising the reduced key features over the codes (soft-VQ assignments p(i|k)) is *not* an
     invariance; it rescales key j by 1/Z(k_j), and on every fixed seed 0..7 of the configuration in
