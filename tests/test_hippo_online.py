@@ -18,7 +18,7 @@ def _u(s: object) -> object:
 
 @pytest.mark.parametrize(("N", "pinned"), [(2, 5.10e-2), (4, 9.15e-3), (8, 3.24e-6)])
 def test_bessel_reconstruction_error_pinned_values(N: int, pinned: float) -> None:
-    """spec 1, property 7: u = e^{-t} cos 2t at t = 5 (values given to 3 digits)."""
+    """LegS Bessel error (Bessel's inequality) for u = e^{-t} cos 2t at t = 5 (values given to 3 digits)."""
     err = ref.legs_reconstruction_error(_u, 5.0, N, dps=25)
     assert err == pytest.approx(pinned, rel=2e-3)
 

@@ -1,4 +1,4 @@
-"""Pinned values (spec ssm-monarch-lora.md section 8), SciPy and mamba cross-checks, and bad-input errors of
+"""Pinned values (computed here in float64/mpmath), SciPy and mamba cross-checks, and bad-input errors of
 the state-space oracles."""
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def test_forward_euler_unstable_and_local_error_figures() -> None:
     Ad, _ = ref.discretize(A, B, 0.6, "forward_euler")
     assert abs(np.abs(np.linalg.eigvals(Ad)).max() - 1.4) < 1e-12  # |1 - 4 * 0.6|
     errs = [np.abs(ref.discretize(A, B, h, "bilinear")[0] - scipy.linalg.expm(h * A)).max() for h in (0.1, 0.05, 0.025)]
-    np.testing.assert_allclose(errs, [1.66e-2, 2.67e-3, 3.8e-4], rtol=1e-2)  # spec 1, property 10
+    np.testing.assert_allclose(errs, [1.66e-2, 2.67e-3, 3.8e-4], rtol=1e-2)  # bilinear local error O(dt^3)
     assert errs[0] / errs[1] > 6.0 and errs[1] / errs[2] > 6.9  # tending to 8 = 2^3 (pre-asymptotic at h = 0.1)
 
 
@@ -249,7 +249,7 @@ def test_rtf_pinned_and_repo_first_tap() -> None:
     np.testing.assert_allclose(a, np.poly(Ad)[1:], atol=1e-14)
     np.testing.assert_allclose(ref.rtf_kernel(a, b, 8), K_PINNED, atol=1e-12)
     # repo convention: numerator padded with a leading 0, h0 added to the spectrum -> the first tap carries
-    # the aliasing term C A^{L-1} B (spec 3.3), for the companion system with C = b (I - A^L)^-1
+    # the aliasing term C A^{L-1} B (RTF paper / ruke1ire/RTF delay convention), for the companion system with C = b (I - A^L)^-1
     h0, L = 0.3, 8
     bp = np.zeros(L)
     bp[1:5] = b

@@ -186,8 +186,9 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
         floor_i = floor_ulps * (ulp(g_i) + ulp(sigma_i) + condition * ulp_acc(s_i)),
 
     and (2) the whole output satisfies the normwise guard ``||e||_2 <= rho * ||b - g||_2 + ||phi||_2`` with
-    ``phi_i = 2u |g_i| + u sigma_i + condition * u_acc * s_i`` (a faithfully rounded result, the rms of
-    independent roundings of the summands, and the conditioned error).
+    ``phi_i = 2u |g_i| + k (u sigma_i + condition * u_acc * s_i)`` (a faithfully rounded result, the rms of
+    independent roundings of the summands, and the conditioned error; ``k = max(1, floor_ulps / 4)``, so the
+    gradients' 8 ulp rows allow twice the outputs').
 
     ``s_i`` (``floor_scale``) is the sum of |summands| of element i (an array, or one number for the whole
     output) and ``sigma_i`` (``sigma``, default ``s_i``) their root-sum-square, both present only when the op
@@ -226,7 +227,8 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
         ratio_i = np.where((err > 0) & (allowed <= 0), np.inf, ratio_i)
     elem_margin = float(ratio_i.max()) if err.size else 0.0
     u, u_acc = unit_roundoff(dtype), unit_roundoff(acc)
-    phi = 2 * u * np.abs(gz) + (u * sig if cond else 0.0) + condition * u_acc * s
+    k = max(1.0, floor_ulps / 4.0)  # gradients (8 ulp floors) get twice the outputs' (4 ulp) normwise allowance
+    phi = 2 * u * np.abs(gz) + k * ((u * sig if cond else 0.0) + condition * u_acc * s)
     with np.errstate(invalid="ignore"):
         b_err = np.where(ok & np.isfinite(b), np.abs(b - g), 0.0) if fb.nonfinite == 0 else np.zeros(g.shape)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -247,8 +249,9 @@ def judge_against_baseline(output: str, candidate: Any, baseline: Any, gold: Any
             parts.append(f"{failing} of {g.size} element(s) exceed rho={rho} x baseline max error {base_err:.3g} "
                          f"+ {floor_ulps} ulp floor (margin {elem_margin:.3g}); {worst}")
         if rms_margin > 1:
-            rel = e2 / max(float(np.sqrt(np.sum(gz * gz))), np.finfo(float).tiny)
-            parts.append(f"normwise error {e2:.3g} (relative {rel:.3g}) exceeds rho={rho} x baseline's "
+            gn = float(np.sqrt(np.sum(gz * gz)))
+            rel = f"relative {e2 / gn:.3g}" if gn > 0 else "gold is 0"
+            parts.append(f"normwise error {e2:.3g} ({rel}) exceeds rho={rho} x baseline's "
                          f"{budget and float(np.sqrt(np.sum(b_err * b_err))):.3g} + unit-roundoff guard "
                          f"(margin {rms_margin:.3g})")
         reason = "; ".join(parts)

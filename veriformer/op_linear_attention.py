@@ -124,8 +124,11 @@ def _la_conditioning(case: LinearAttentionCase, a: dict[str, np.ndarray],
         M = sc * (dO @ np.swapaxes(V, -1, -2)) * D
         # dg_r sums W_ts = scale (q_t.k_s)(dO_t.v_s) D_ts over t >= r > s (and the initial-state terms)
         W0 = sc * np.sum((Q * d0) @ S0 * dO, axis=-1)  # [B, H, T]
-        wmass = float(np.max(np.sum(M * (Q @ np.swapaxes(Kk, -1, -2)), axis=(-2, -1)) + np.sum(W0, axis=-1)))
-        out.update({"dg": (1.0, wmass),
+        # ... and the final state's cotangent terms |k_s|^T |dS| |v_s| decayed to the end (per head, summed over s)
+        WS = np.sum(((Kk * wl) @ dS) * V, axis=(-2, -1)) + np.sum(d0[..., T - 1:, :] * S0 * dS, axis=(-2, -1))
+        wmass = float(np.max(np.sum(M * (Q @ np.swapaxes(Kk, -1, -2)), axis=(-2, -1)) + np.sum(W0, axis=-1) + WS))
+        # kernels form dg from q.dq - k.dk (fla, ours): dot products of K terms, error ~ K u of the summands
+        out.update({"dg": (float(max(case.K, 1)), wmass),
                     "dinitial_state": (1.0, float((sc * np.swapaxes(Q * d0, -1, -2) @ dO
                                                    + d0[..., T - 1:, :] * dS).max())),
                     "dq": (1.0, float((M @ Kk + sc * (dO * d0) @ np.swapaxes(S0, -1, -2)).max())),
