@@ -249,7 +249,8 @@ def test_rtf_pinned_and_repo_first_tap() -> None:
     np.testing.assert_allclose(a, np.poly(Ad)[1:], atol=1e-14)
     np.testing.assert_allclose(ref.rtf_kernel(a, b, 8), K_PINNED, atol=1e-12)
     # repo convention: numerator padded with a leading 0, h0 added to the spectrum -> the first tap carries
-    # the aliasing term C A^{L-1} B (RTF paper / ruke1ire/RTF delay convention), for the companion system with C = b (I - A^L)^-1
+    # the aliasing term C A^{L-1} B (RTF paper / ruke1ire/RTF delay convention), for the companion system with
+    # C = b (I - A^L)^-1
     h0, L = 0.3, 8
     bp = np.zeros(L)
     bp[1:5] = b
