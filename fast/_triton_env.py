@@ -177,7 +177,8 @@ def device_function(fn: Any) -> Any:
     return fn if interpreting() else triton.jit(fn)
 
 
-def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Callable[[Any], Any]:
+def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = (), keep: Iterable[str] = ()
+                ) -> Callable[[Any], Any]:
     """``triton.jit`` with a bounded number of specialisations per constexpr combination: two.
 
     Triton's JIT compiles one binary per *specialisation* of the non-constexpr arguments: every integer is
@@ -195,10 +196,13 @@ def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Calla
       specialisation; any other launch goes to ``kernel.generic``, the same function with nothing specialised
       (correct for any layout, slower).  Small launches (see :func:`_canonical`) take ``kernel.generic`` too.
 
-    So a kernel compiles at most twice per combination of constexprs (tiles, flags, dtype), whatever the
-    sizes.  Under the interpreter this is plain ``triton.jit`` (nothing is compiled there).
+    * ``keep``: small configuration-like integers (a GQA group size) that Triton specialises as usual (= 1 is a
+      constant) without deciding the variant: up to three classes each, never a length.
+
+    So a kernel compiles at most twice per combination of constexprs (tiles, flags, dtype) and ``keep`` classes,
+    whatever the sizes.  Under the interpreter this is plain ``triton.jit`` (nothing is compiled there).
     Source: Triton ``JITFunction.run`` / ``native_specialize_impl`` (python/triton/runtime/jit.py)."""
-    free, units = list(free), set(units)
+    free, units, keep = list(free), set(units), set(keep)
 
     def deco(fn: Any) -> Any:
         if not HAVE_TRITON:
@@ -206,7 +210,7 @@ def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Calla
         import inspect
 
         params = inspect.signature(fn).parameters
-        unknown = (set(free) | units) - set(params)
+        unknown = (set(free) | units | keep) - set(params)
         if unknown:
             raise ValueError(f"bounded_jit({fn.__name__}): no parameters named {sorted(unknown)}")
         fast = triton.jit(fn, do_not_specialize=free)
@@ -215,7 +219,7 @@ def bounded_jit(*, free: Iterable[str] = (), units: Iterable[str] = ()) -> Calla
         dynamic = [p.name for p in fast.params if not p.is_constexpr]
         fast.generic = triton.jit(fn, do_not_specialize=dynamic, do_not_specialize_on_alignment=dynamic)
         fast.units = units
-        fast.checked = [p.num for p in fast.params if not p.is_constexpr and p.name not in free]
+        fast.checked = [p.num for p in fast.params if not p.is_constexpr and p.name not in free and p.name not in keep]
         fast.names = list(params)
         return fast
 

@@ -229,7 +229,7 @@ if HAVE_TRITON:
         acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
         return m_new, l_i, lt_i, acc
 
-    @bounded_jit(free=["H", "GROUP", "T", "S", "D", "DV", "window", "sinks"], units=["sqd", "skd", "svd", "sod"])
+    @bounded_jit(free=["H", "T", "S", "window", "sinks"], keep=["GROUP"], units=["sqd", "skd", "svd", "sod"])
     def _attn_fwd(Q, K, V, O, LSE,
                   sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, sot, sod,
                   H, GROUP, T, S, D, DV, qk_scale, window, sinks,
@@ -326,7 +326,7 @@ if HAVE_TRITON:
         dk += tl.dot(_operand(dst, DTYPE, EMULATE), q, input_precision=DOT_PREC)
         return dk, dv
 
-    @bounded_jit(free=["H", "HKV", "GROUP", "T", "S", "D", "DV", "window", "sinks"],
+    @bounded_jit(free=["H", "HKV", "T", "S", "D", "DV", "window", "sinks"], keep=["GROUP"],
                  units=["sqd", "skd", "svd", "sdd", "s_dkd", "s_dvd"])
     def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
                        sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
@@ -427,7 +427,7 @@ if HAVE_TRITON:
         dq += tl.dot(_operand(ds, DTYPE, EMULATE), k, input_precision=DOT_PREC)
         return dq
 
-    @bounded_jit(free=["H", "GROUP", "T", "S", "D", "DV", "window", "sinks"],
+    @bounded_jit(free=["H", "T", "S", "window", "sinks"], keep=["GROUP"],
                  units=["sqd", "skd", "svd", "sdd", "s_dqd"])
     def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
                      sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,

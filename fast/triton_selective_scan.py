@@ -144,7 +144,7 @@ if HAVE_TRITON:
             dt = x
         return u, x, dt
 
-    @bounded_jit(free=["d", "n", "L", "n_rows", "cpg_b", "cpg_c", "n_chunks"],
+    @bounded_jit(free=["L", "n_chunks"],
                  units=["s_ul", "s_dl", "s_an", "s_bl", "s_cl", "s_zl", "s_D", "s_bias", "s_ol"])
     def _scan_fwd(U, DL, A, B, C, Dp, Z, BIAS, OUT, LAST, HCK, SCR,
                   s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an, s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl,
@@ -236,7 +236,7 @@ if HAVE_TRITON:
             tl.store(o_rows + offs_t[None, :] * s_ol, _to_store(y, OUT.dtype.element_ty, EMULATE), mask=mt)
         tl.store(LAST + rows[:, None] * n + offs_n[None, :], h.to(LAST.dtype.element_ty), mask=m2)
 
-    @bounded_jit(free=["d", "n", "L", "n_rows", "cpg_b", "cpg_c", "n_chunks"],
+    @bounded_jit(free=["L", "n_chunks"],
                  units=["s_ul", "s_dl", "s_an", "s_bl", "s_cl", "s_zl", "s_D", "s_bias", "s_gl"])
     def _scan_bwd(U, DL, A, B, C, Dp, Z, BIAS, GOUT, GLAST, HCK, SCR, WS,
                   DU, DDL, DZ, DA_P, DB_P, DC_P, DD_P, DBIAS_P,

@@ -276,7 +276,7 @@ if HAVE_TRITON:
                 acc = _rne_bf16(acc)
         tl.store(Y + yoff, acc.to(DTYPE), mask=mask_mp)
 
-    @bounded_jit(free=["R", "HP"], units=["sdh"])
+    @bounded_jit(free=["R"], units=["sdh"])
     def _gate_bwd_kernel(DY, Z, YPRE, X, D, DYB, DZ, DDP, R, HP, P, sdh,
                          HAS_Z: tl.constexpr, HAS_D: tl.constexpr, D_HDIM: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_P: tl.constexpr, EMULATE: tl.constexpr):

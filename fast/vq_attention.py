@@ -85,7 +85,7 @@ if HAVE_TRITON:
     from .flash_attention import _Geometry as _FlashGeometry
     from .flash_attention import _operand, _to_store
 
-    @bounded_jit(free=["H", "T", "D", "C"], units=["skd", "scbd", "scmh"])
+    @bounded_jit(free=["H", "T", "C"], units=["skd", "scbd", "scmh"])
     def _vq_quantize(K, CB, CN2, CMAX, Z, AMB,
                      skb, skh, skt, skd, scbh, scbc, scbd, scnh, scmh,
                      H, T, D, C, eps_scale,
