@@ -42,8 +42,10 @@ def _impl(op: str, name: str) -> Any:
 def _judge(output: str, cand: torch.Tensor, base: torch.Tensor, gold: torch.Tensor, dtype: str, row: str) -> Any:
     """The suite's verdict for one output: |e_i| <= rho max|b - g| + floor_ulps ulp(g_i), plus the normwise guard."""
     from veriformer.compare import judge_against_baseline
+    from veriformer.ops import get_op
     from veriformer.tolerances import tolerance
 
+    get_op(row.split(".")[1])  # the op's module registers its tolerance rows
     tol = tolerance(row)
     def np64(t: torch.Tensor) -> np.ndarray:
         return t.detach().double().cpu().numpy()
