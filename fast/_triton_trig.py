@@ -17,7 +17,7 @@ rounding of the constant can slip in.
 Layout: elementwise; ``x`` any float64 tile, the results float32 tiles of its shape.
 
 Sources: Muller, "Elementary Functions" (2016), ch. 11 (additive range reduction; Cody-Waite style split of the
-reduced argument); spec attention.md 5.1 (the float32 angle hazard at large positions).
+reduced argument); derived here: float32 m*theta at m ~ 1e6 errs up to ~0.06 rad.
 """
 
 from ._triton_env import HAVE_TRITON, device_function, tl

@@ -47,7 +47,7 @@ the interpreter's own cast truncates), which reproduces the GPU arithmetic up to
 
 Sources: Dao et al. 2022 (FlashAttention); Dao 2023 (FlashAttention-2, Algorithm 1/2 and the delta
 trick); Milakov & Gimelshein 2018 (online softmax); Xiao et al. 2023 (StreamingLLM sinks); Ainslie et
-al. 2023 (GQA); spec attention.md sections 3, 4, 8.
+al. 2023 (GQA).
 """
 
 import math

@@ -45,7 +45,8 @@ not the spectra): ``du = irfft(rfft(g) conj(rfft(K)))[:L] + D g`` and ``dK = irf
 conj(rfft(u_b)))[:L]`` (correlations; the batch sum is taken on the spectra), ``dD = sum_{b,k} g u``.  The normwise
 error is ``~ u log2(2L) ||K|| ||u||`` (Higham 2002, 24.1).
 
-Sources: spec ssm-monarch-lora.md 2.1 (FFT convolution, padding) and 2.5 (S4D Vandermonde, ZOH); Gu et al. 2022
+Sources: Gu et al. 2022 (S4, arXiv 2111.00396: FFT convolution, padding) and S4D (arXiv 2206.11893:
+Vandermonde, ZOH); Gu et al. 2022
 "On the Parameterization and Initialization of Diagonal State Space Models" (S4D), state-spaces/s4
 ``models/s4/s4d.py`` (``S4DKernel``) and ``FFTConv``; :func:`veriformer.reference.s4d_kernel`,
 :func:`veriformer.reference.causal_convolution`.
@@ -260,7 +261,7 @@ def s4d_kernel(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.
     ``dL/dRe + i dL/dIm`` convention).  float16/bfloat16/float32: Triton kernels with the rotation angle reduced
     in float64 (module docstring); float64: torch complex128.  Inputs on CUDA (or the CPU under the Triton
     interpreter); the float64 path runs on any device.
-    Source: spec ssm-monarch-lora.md 2.5; S4 ``models/s4/s4d.py``; :func:`veriformer.reference.s4d_kernel`.
+    Source: Gu et al. 2022 (S4D, arXiv 2206.11893); S4 ``models/s4/s4d.py``; :func:`veriformer.reference.s4d_kernel`.
     """
     func = "s4d_kernel"
     require(isinstance(log_dt, torch.Tensor), func, "log_dt", "a torch.Tensor", type(log_dt).__name__)
@@ -345,7 +346,7 @@ def fft_conv(u: torch.Tensor, kernel: torch.Tensor, *, D: torch.Tensor | None = 
     D [C] or None; y [B, C, L] in u's dtype.  ``irfft(rfft(u, 2L) rfft(K, 2L), 2L)[..., :L]`` batched over all
     B*C rows, in float32 for float16/bfloat16/float32 and float64 for float64 (kernel and D must have u's dtype
     and device).  Differentiable in u, kernel and D (backward: FFT correlations, module docstring).
-    Source: spec ssm-monarch-lora.md 2.1; S4 ``FFTConv``; :func:`veriformer.reference.causal_convolution`.
+    Source: Gu et al. 2022 (S4, arXiv 2111.00396); S4 ``FFTConv``; :func:`veriformer.reference.causal_convolution`.
     """
     func = "fft_conv"
     require(isinstance(u, torch.Tensor), func, "u", "a torch.Tensor", type(u).__name__)

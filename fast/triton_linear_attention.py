@@ -62,9 +62,9 @@ with ``EMULATE=True`` (operands upcast after loading, rounded onto the dtype's g
 rounding by an exact bit trick since the interpreter's cast truncates), which reproduces the GPU arithmetic
 up to summation order; the small helpers are then plain Python functions (see :func:`._triton_env.device_function`).
 
-Sources: Qin et al. 2024 (Lightning Attention-2, Algorithm 1 and 2); Yang et al. 2024 (Gated Linear
+Sources: Qin et al. 2024 (Lightning Attention-2, arXiv 2401.04658, Algorithm 1 and 2); Yang et al. 2024 (Gated Linear
 Attention, chunkwise form); fla-org/flash-linear-attention ``fla/ops/simple_gla/chunk.py`` (layout, state
-order, dg by the reverse-cumsum identity); Sun et al. 2023 (RetNet decay); spec attention.md section 8.
+order, dg by the reverse-cumsum identity); Sun et al. 2023 (RetNet decay).
 """
 
 from __future__ import annotations
@@ -687,7 +687,7 @@ def lightning_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, sl
     slope [H] >= 0, finite (float tensor on q's device; e.g. ALiBi slopes ``2^(-8(h+1)/H)``, see
     :func:`veriformer.reference.alibi_slopes`); not differentiable.  Other arguments, layout and result as
     :func:`chunk_linear_attention`.  Source: Qin et al. 2024 (Lightning Attention-2); Sun et al. 2023
-    (RetNet); spec attention.md 8; oracle ``reference.linear_attention(..., decay=exp(-slope))``.
+    (RetNet); Qin et al. 2024 (arXiv 2401.04658); oracle ``reference.linear_attention(..., decay=exp(-slope))``.
     """
     func = "lightning_attention"
     sc = _validate(func, q, k, v, scale, initial_state, output_final_state, chunk_size, head_blocks)

@@ -29,7 +29,7 @@ tile [BLOCK_T, r/2] once and then streams the heads of q and then k of its group
 upcast to float32, stores rounded to nearest even).  In place is safe: each element is read and written
 by the same program.  Out of place, the features beyond r are copied by the same program.
 
-Sources: Su et al. 2021 (RoFormer); spec attention.md 5.1; GPT-NeoX rotary_pct (partial rotary).
+Sources: Su et al. 2021 (RoFormer); GPT-NeoX rotary_pct (partial rotary).
 """
 
 import math
@@ -276,7 +276,7 @@ def rope(x: torch.Tensor, positions: torch.Tensor | None = None, *, base: float 
     ``inplace=True`` writes into x and returns it.  Differentiable (the VJP is the inverse rotation).
     Angles: float64 turns reduced before the float32 cos/sin (module docstring).  x float16, bfloat16 or
     float32, on CUDA (or the CPU under the Triton interpreter).
-    Source: Su et al. 2021 (RoFormer); spec attention.md 5.1; :func:`veriformer.reference.rope`.
+    Source: Su et al. 2021 (RoFormer); :func:`veriformer.reference.rope`.
     """
     pos, cfg = _validate("rope", [("x", x)], positions, base, layout, rotary_dim, offset, inplace)
     return _Rope.apply(x, pos, cfg)
@@ -288,7 +288,7 @@ def rope_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor | None = N
     """RoPE of q [B, Hq, T, D] and k [B, Hk, T, D] at the same positions in one kernel launch (the cos/sin
     tile of a token block is computed once for all heads of both).  Formula, arguments and accuracy as
     :func:`rope`; returns ``(q_rotated, k_rotated)`` (q and k themselves with ``inplace=True``).
-    Source: Su et al. 2021 (RoFormer); spec attention.md 5.1.
+    Source: Su et al. 2021 (RoFormer).
     """
     pos, cfg = _validate("rope_qk", [("q", q), ("k", k)], positions, base, layout, rotary_dim, offset, inplace)
     return _RopeQK.apply(q, k, pos, cfg)

@@ -52,7 +52,7 @@ inlined; ``tl.reduce(x, axis, _SUM)`` replaces ``tl.sum``, which is itself a ``@
 
 Sources: Gu & Dao 2023 (Mamba, Algorithm 2 and the hardware-aware scan); mamba ``selective_scan_interface.py``
 (``selective_scan_fn`` / ``selective_scan_ref``) and ``csrc/selective_scan`` (backward formulas, float32 last
-state); spec ssm-monarch-lora.md 4.1; Goldberg 1991 (log1p).
+state); Gu & Dao 2023 (Mamba, arXiv 2312.00752); Goldberg 1991 (log1p).
 """
 
 from __future__ import annotations
@@ -626,7 +626,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     two) and ``chunk`` (steps per staged tile and per backward checkpoint, a power of two) override the launch
     configuration (tests and tuning).
     Inputs must be on CUDA, or on the CPU when Triton runs in its interpreter (selected without CUDA).
-    Source: Gu & Dao 2023 (Mamba); mamba ``selective_scan_interface.py``; spec ssm-monarch-lora.md 4.1.
+    Source: Gu & Dao 2023 (Mamba); mamba ``selective_scan_interface.py``.
     """
     func = "selective_scan"
     require_triton(func)

@@ -60,7 +60,7 @@ Limits: float16 / bfloat16 / float32 inputs (x, B, C, z share one dtype; dt, A, 
 p, n <= 256 (padded to powers of two inside the kernels); no ``seq_idx``, ``cu_seqlens``, ``dt_limit``.
 
 Sources: Dao & Gu 2024 (Mamba-2, SSD, section 6 and Listing 1); mamba ``mamba_ssm/ops/triton/ssd_combined.py``
-(signature and layouts of ``mamba_chunk_scan_combined``); spec ssm-monarch-lora.md 4.3.
+(signature and layouts of ``mamba_chunk_scan_combined``); Dao & Gu 2024 (arXiv 2405.21060).
 """
 
 from __future__ import annotations
@@ -783,7 +783,7 @@ def ssd_scan(X: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     initial_states [b, h, p, n] -> (Y [b, l, h, p] in X's dtype, final state [b, h, p, n] in float32 for
     float16/bfloat16 inputs, X's dtype otherwise).  Differentiable in X, A, B, C, initial_states.
     Same kernels as :func:`chunk_scan` with no dt (the decays read straight from A).  Any l >= 1.
-    Source: mamba ``ssd_minimal.py::ssd_minimal_discrete``; Dao & Gu 2024; spec ssm-monarch-lora.md 4.3.
+    Source: mamba ``ssd_minimal.py::ssd_minimal_discrete``; Dao & Gu 2024 (arXiv 2405.21060).
     """
     func = "ssd_scan"
     require_triton(func)

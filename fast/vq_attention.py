@@ -8,7 +8,7 @@ Semantics (:mod:`veriformer.reference.vq_attention`): ``z_j = argmin_s ||k_j - c
 ``k_hat_j = c_{z_j}``, ``o = softmax(scale q k_hat^T [+ causal mask]) v``; gradients straight-through
 (``k_hat = sg(c_z) + (k - sg(k))``: dk = dk_hat, no gradient to the codebook).
 
-Algorithm (Lingle 2023; spec attention.md section 1), three Triton kernels forward (one more backward):
+Algorithm (Lingle 2023, arXiv 2309.16354), three Triton kernels forward (one more backward):
 
 * **quantise** (``_vq_quantize``): one program per (BLOCK_T keys, batch*head); the code tiles are scanned with
   ``d_s = ||c_s||^2 - 2 k.c_s`` (a tensor-core dot; fp32 accumulation), keeping the best and the second-best
@@ -56,7 +56,7 @@ Under the Triton CPU interpreter (no CUDA) the kernels run with ``EMULATE=True``
 
 Sources: Lingle 2023 (Transformer-VQ, arXiv 2309.16354, theorem 3.7 and the block recurrence; official
 ``attn.py``); van den Oord et al. 2017 (straight-through estimator); Milakov & Gimelshein 2018 (online
-softmax); Dao 2023 (FlashAttention-2, for the local part and the backward); spec attention.md section 1.
+softmax); Dao 2023 (FlashAttention-2, for the local part and the backward); Lingle 2023 (arXiv 2309.16354).
 """
 
 from __future__ import annotations
@@ -459,7 +459,7 @@ def vq_quantize(k: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, 
     (bitwise codebook rows, no gradient).  k [B, H, T, D], codebook [H or 1, C, D] (k's dtype and device)
     -> (z int64 [B, H, T], k_hat [B, H, T, D]).  Triton kernel with float64 refinement of near-ties
     (module docstring); plain float64 torch for float64 inputs or without Triton.
-    Source: Lingle 2023 section 3; spec attention.md 1 (quantisation)."""
+    Source: Lingle 2023 (arXiv 2309.16354) section 3 (quantisation)."""
     _validate_kc("vq_quantize", k, codebook)
     z = _quantize(k.detach(), codebook.detach())
     return z, _gather(codebook.detach(), z)
@@ -688,7 +688,7 @@ def vq_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, codebook: to
     (``dk = dk_hat``, exactly the VJP of dense softmax attention at k_hat); no gradient to the codebook.
     Head dims 1..256.  Cost and precision: module docstring (the forward and dq are linear in T; dk, dv
     come from the flash-attention dK/dV kernel at k_hat, quadratic).
-    Source: Lingle 2023 (Transformer-VQ); spec attention.md 1; oracle
+    Source: Lingle 2023 (Transformer-VQ, arXiv 2309.16354); oracle
     :func:`veriformer.reference.vq_attention`.
     """
     func = "vq_attention"
