@@ -82,7 +82,7 @@ session_all() {
                    [rope]=3 [ssm_conv]=5)
   local -A cmd
   local size
-  local prio="tests/test_fast_kernels.py tests/test_triton_linear_attention.py tests/test_triton_ssd.py
+  local prio="tests/test_gpu_suspect.py tests/test_fast_kernels.py tests/test_triton_linear_attention.py tests/test_triton_ssd.py
     tests/test_triton_selective_scan.py tests/test_vq_attention_fast.py tests/test_ssm_conv.py
     tests/test_mamba_chunk_scan.py tests/test_third_party.py tests/test_plugin_and_gpu.py" files f
   if [ "$smoke" = 1 ]; then

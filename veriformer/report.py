@@ -16,6 +16,7 @@ Figures are read from the ``as_dict()`` of :class:`~veriformer.check.CheckResult
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import html
 import io
@@ -25,7 +26,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,17 +142,27 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0, pro
         mutant_rows.append(run_mutant(name, profile=profile).as_dict())
         tick(f"mutant {name}")
     checks = []
+    compile_total = {"count": 0, "seconds": 0.0}
     for impl in impls:
-        r = check(impl.fn, op=impl.op, dtypes=DTYPES, device=device, features=impl.features,
-                  grad=impl.grad, profile=profile, seed=seed, name=impl.name, **impl.options)
+        with _compile_stats(device) as cs:
+            r = check(impl.fn, op=impl.op, dtypes=DTYPES, device=device, features=impl.features,
+                      grad=impl.grad, profile=profile, seed=seed, name=impl.name, **impl.options)
         d = r.as_dict()
         d["note"] = impl.note
+        if cs is not None:  # Triton JIT compilations made by this check (cuda only; the interpreter compiles none)
+            d["compilations"] = {"count": cs.count, "seconds": round(cs.seconds, 2),
+                                 "per_kernel": {k: [n, round(t, 2)] for k, (n, t) in cs.per_kernel.items()}}
+            compile_total["count"] += cs.count
+            compile_total["seconds"] = round(compile_total["seconds"] + cs.seconds, 2)
         checks.append(d)
         tick(f"check {impl.name}")
     sweep = _length_sweep(impls, device, profile, seed, sweep_sizes, on_done=lambda n: tick(f"length sweep {n}"))
     targets = list(law_names) + sorted({t for m in mutant_rows for t in m["caught"] if t.startswith("op:")})
     matrix = [{"mutant": m["name"], "cells": {t: m["caught"].get(t) for t in targets}} for m in mutant_rows]
-    return {"environment": _environment(device, profile, seed), "seconds": round(time.time() - t0, 1),
+    env = _environment(device, profile, seed)
+    if str(device).startswith("cuda"):
+        env["triton_compilations"] = compile_total
+    return {"environment": env, "seconds": round(time.time() - t0, 1),
             "tolerances": [vars(t) for t in TOLERANCES.values()], "laws": law_rows, "mutants": mutant_rows,
             "kill_matrix": {"targets": targets, "rows": matrix}, "checks": checks, "length_sweep": sweep,
             "passed": all(x["passed"] for x in law_rows) and all(m["killed"] for m in mutant_rows)
@@ -169,6 +180,19 @@ def _sweep_sizes(spec: Any, profile: str, override: dict[str, tuple[int, ...]] |
     if profile == "deep" or str(device).startswith("cuda"):
         sizes = tuple(sorted(set(sizes) | set(spec.sweep_sizes)))
     return sizes
+
+
+@contextlib.contextmanager
+def _compile_stats(device: str) -> Iterator[Any]:
+    """Triton compile counts and times of the block on a CUDA device (fast._triton_env.compile_stats), else
+    None."""
+    if not str(device).startswith("cuda"):
+        yield None
+        return
+    from .fast._triton_env import compile_stats
+
+    with compile_stats() as st:
+        yield st
 
 
 def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
