@@ -740,19 +740,26 @@ def _checks_html(rep: dict[str, Any]) -> str:
 
 
 def _coverage_text(cov: Any) -> str:
-    """A check's ``coverage`` summary on one line, empty entries left out: ``key: a, b; key: k v, ...``."""
+    """A check's ``coverage`` in a few words: features (and those not covered), regions hit of reachable (and
+    the missed ones), cases per dtype collapsed when equal."""
     if not isinstance(cov, dict):
         return "" if cov is None else str(cov)
     parts = []
-    for key, val in cov.items():
-        if isinstance(val, dict):
-            txt = ", ".join(f"{a} {b}" for a, b in val.items())
-        elif isinstance(val, list | tuple):
-            txt = ", ".join(map(str, val))
-        else:
-            txt = "" if val is None else str(val)
-        if txt:
-            parts.append(f"{key.replace('_', ' ')}: {txt}")
+    if cov.get("features") is not None:
+        parts.append("features " + (", ".join(cov["features"]) or "none"))
+    if cov.get("not_covered"):
+        parts.append("not covered: " + ", ".join(cov["not_covered"]))
+    hit, missed = cov.get("regions_hit") or [], cov.get("regions_missed") or []
+    if hit or missed:
+        parts.append(f"regions {len(hit)}/{len(hit) + len(missed)}" + (f" (missed: {', '.join(missed)})"
+                                                                          if missed else ""))
+    per = cov.get("cases_per_dtype") or {}
+    if per:
+        counts = set(per.values())
+        parts.append(f"{counts.pop()} cases per dtype" if len(counts) == 1
+                     else "cases " + ", ".join(f"{k} {v}" for k, v in per.items()))
+    known = {"features", "not_covered", "regions_hit", "regions_missed", "cases_per_dtype"}
+    parts += [f"{k.replace('_', ' ')}: {v}" for k, v in cov.items() if k not in known and v]
     return "; ".join(parts)
 
 
