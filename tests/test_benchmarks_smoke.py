@@ -54,9 +54,10 @@ def test_gpu_session_all_smoke(tmp_path: Path) -> None:
         step = _step_output(out, name)
         rows = [ln for ln in step.splitlines() if OURS[name] in ln and re.search(r"\s\d+\.\d{3}\s", ln)]
         assert rows, f"{name}: no timed row of ours\n{step}"
-        timing = re.search(r"^## timing \w+: wall_s=[\d.]+ compile_s=([\d.]+) timed_s=([\d.]+) .*rows=(\d+) "
+        timing = re.search(r"^## timing \w+: wall_s=([\d.]+) compile_s=([\d.]+) timed_s=([\d.]+) .*rows=(\d+) "
                            r".*status=ok$", step, re.M)
-        assert timing and int(timing.group(3)) >= 2 and float(timing.group(1)) + float(timing.group(2)) > 0, step
+        # compile and timed seconds are printed to 0.1 s and may both read 0.0 for a torch-only script on the CPU
+        assert timing and int(timing.group(4)) >= 2 and float(timing.group(1)) > 0, step
     assert "== gpu_session summary: budget 300 s" in summary and "status ok" in summary
     for name in ["tests", *SCRIPTS]:
         assert re.search(rf"^{name}\s+ok\s+0\s", summary, re.M), summary
