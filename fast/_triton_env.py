@@ -59,6 +59,7 @@ __all__ = [
     "kernel_device_ok",
     "launch",
     "length_bucket",
+    "pow2",
     "recorded_launches",
     "require_kernel_device",
     "require_triton",
@@ -102,6 +103,11 @@ def _library_mode_mismatch() -> bool:
     from triton.runtime.interpreter import InterpretedFunction
 
     return interpreting() != isinstance(tl.standard.sum, InterpretedFunction)
+
+
+def pow2(n: int, lo: int = 1) -> int:
+    """The smallest power of two >= max(n, 1), and at least ``lo`` (tile sizes: ``pow2(D, 16)``)."""
+    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
 
 
 def interpreting() -> bool:

@@ -50,6 +50,7 @@ trick); Milakov & Gimelshein 2018 (online softmax); Xiao et al. 2023 (StreamingL
 al. 2023 (GQA).
 """
 
+import functools
 import math
 import numbers
 from collections.abc import Iterator, Mapping
@@ -66,6 +67,7 @@ from ._triton_env import (
     device_function,
     interpreting,
     launch,
+    pow2,
     require_kernel_device,
     require_triton,
     small_launch,
@@ -480,8 +482,7 @@ if HAVE_TRITON:
                  _to_store(dq, DTYPE, EMULATE), mask=row_ok[:, None] & (offs_d[None, :] < D))
 
 
-def _pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
+_pow2 = functools.partial(pow2, lo=16)  # tile sizes: at least 16
 
 
 def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:

@@ -65,6 +65,7 @@ from ._triton_env import (
     bounded_jit,
     interpreting,
     launch,
+    pow2,
     require_kernel_device,
     require_triton,
     tl,
@@ -162,8 +163,7 @@ if HAVE_TRITON:
             tl.store(q + 3 * plane, tl.sum(bf * zqi + zri, 0), mask=n_ok)
 
 
-def _pow2(n: int) -> int:
-    return 1 << (max(int(n), 1) - 1).bit_length()
+_pow2 = pow2
 
 
 def _s4d_tables(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,

@@ -69,6 +69,7 @@ order, dg by the reverse-cumsum identity); Sun et al. 2023 (RetNet decay).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -84,6 +85,7 @@ from ._triton_env import (
     interpreting,
     launch,
     length_bucket,
+    pow2,
     require_kernel_device,
     require_triton,
     tl,
@@ -424,8 +426,7 @@ def transpose_workaround(device: torch.device | None = None, *, force: bool | No
     return torch.cuda.get_device_capability(device)[0] == 9 and (3, 4, 0) <= _triton_version() < (3, 7, 1)
 
 
-def _pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
+_pow2 = functools.partial(pow2, lo=16)  # tile sizes: at least 16
 
 
 class _Geometry:

@@ -46,6 +46,7 @@ from ._triton_env import (
     bounded_jit,
     interpreting,
     launch,
+    pow2,
     require_kernel_device,
     require_triton,
     small_launch,
@@ -136,8 +137,7 @@ def _turns(r: int, base: float, device: torch.device) -> torch.Tensor:
     return _TURNS[key]
 
 
-def _pow2(n: int) -> int:
-    return 1 << (max(int(n), 1) - 1).bit_length()
+_pow2 = pow2
 
 
 class _Cfg:

@@ -69,6 +69,7 @@ from ._triton_env import (
     bounded_jit,
     interpreting,
     launch,
+    pow2,
     require_kernel_device,
     require_triton,
     small_launch,
@@ -429,8 +430,7 @@ if HAVE_TRITON:
         tl.store(DBIAS_P + rows, dbias_acc, mask=r_ok)
 
 
-def _pow2(n: int) -> int:
-    return 1 << (max(int(n), 1) - 1).bit_length()
+_pow2 = pow2
 
 
 def _pow2_divisor(n: int) -> int:

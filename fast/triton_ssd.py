@@ -65,6 +65,7 @@ Sources: Dao & Gu 2024 (Mamba-2, SSD, section 6 and Listing 1); mamba ``mamba_ss
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -78,6 +79,7 @@ from ._triton_env import (
     interpreting,
     launch,
     length_bucket,
+    pow2,
     require_kernel_device,
     require_triton,
     tl,
@@ -508,8 +510,7 @@ if HAVE_TRITON:
             tl.store(out, da, mask=valid)
 
 
-def _pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
+_pow2 = functools.partial(pow2, lo=16)  # tile sizes: at least 16
 
 
 def _s4(t: torch.Tensor) -> tuple[int, ...]:

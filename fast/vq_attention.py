@@ -61,6 +61,7 @@ softmax); Dao 2023 (FlashAttention-2, for the local part and the backward); Ling
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -69,7 +70,7 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, bounded_jit, interpreting, kernel_device_ok, launch, tl, triton
+from ._triton_env import HAVE_TRITON, bounded_jit, interpreting, kernel_device_ok, launch, pow2, tl, triton
 
 __all__ = ["vq_attention", "vq_quantize"]
 
@@ -388,8 +389,7 @@ if HAVE_TRITON:
                  mask=row_ok[:, None] & (offs_d[None, :] < D))
 
 
-def _pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << (max(int(n), 1) - 1).bit_length())
+_pow2 = functools.partial(pow2, lo=16)  # tile sizes: at least 16
 
 
 def _strides(t: torch.Tensor) -> tuple[int, ...]:
