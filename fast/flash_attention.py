@@ -50,6 +50,7 @@ trick); Milakov & Gimelshein 2018 (online softmax); Xiao et al. 2023 (StreamingL
 al. 2023 (GQA).
 """
 
+import contextvars
 import functools
 import math
 import numbers
@@ -517,21 +518,29 @@ _CONFIGS = {"fwd": _fwd_config, "bwd": _bwd_config, "dq": _dq_config}
 # small launches (check() campaigns' cases, see _Geometry): every kernel, dtype and head dim
 _SMALL_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 0}
 _CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA")
-_OVERRIDE: dict[str, dict[str, int]] = {}
+# launch-config overrides per kernel family ("attention": this module's kernels; "vq_attention": the dK/dV
+# kernel of fast.vq_attention, which reuses this module's geometry) -> {"fwd" | "bwd" | "dq": config}; a context
+# variable, so overrides nest, are thread- and task-local, and one family's never reaches another's launches
+OVERRIDE_KERNELS = ("attention", "vq_attention")
+_OVERRIDE: contextvars.ContextVar[dict[str, dict[str, dict[str, int]]] | None] = contextvars.ContextVar(
+    "veriformer_flash_override", default=None)
 
 
 @contextmanager
 def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, int] | None = None,
-                    dq: Mapping[str, int] | None = None) -> Iterator[None]:
-    """Replace the launch configuration of the kernels for calls of :func:`attention` made inside the block
-    (their backward keeps it even when it runs later): ``fwd`` for the forward, ``bwd`` for the dK/dV kernel and
-    (unless ``dq`` is given) the dQ kernel, ``dq`` for the dQ kernel; each any subset of ``BLOCK_M``, ``BLOCK_N``
-    (powers of two >= 16), ``num_warps``, ``num_stages``
-    and ``TMA`` (0/1: stream the looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV
-    kernel -- through Hopper TMA descriptors instead of pointer loads, when every layout allows it: unit last
-    stride, 16-byte aligned base and strides; else the pointer path).
+                    dq: Mapping[str, int] | None = None, kernel: str = "attention") -> Iterator[None]:
+    """Replace the launch configuration of ``kernel``'s launches made inside the block (their backward keeps it
+    even when it runs later). ``kernel``: ``"attention"`` (:func:`attention`: ``fwd`` for the forward, ``bwd``
+    for the dK/dV kernel and, unless ``dq`` is given, the dQ kernel, ``dq`` for the dQ kernel) or
+    ``"vq_attention"`` (the flash dK/dV kernel that :func:`veriformer.fast.vq_attention.vq_attention`'s backward
+    launches: ``bwd`` only); an override of one never applies to the other.  Each config is any subset of
+    ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages`` and ``TMA`` (0/1: stream the
+    looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV kernel -- through Hopper TMA
+    descriptors instead of pointer loads, when every layout allows it: unit last stride, 16-byte aligned base
+    and strides; else the pointer path).
     For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
     func = "config_override"
+    require(kernel in OVERRIDE_KERNELS, func, "kernel", f"one of {OVERRIDE_KERNELS}", repr(kernel))
     new: dict[str, dict[str, int]] = {}
     if bwd is not None and dq is None:
         dq = bwd
@@ -547,13 +556,12 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
             ok = isinstance(val, int) and val >= 1 and (pow2 or not key.startswith("BLOCK"))
             require(ok, func, kind, f"{key}: a positive int (block sizes: powers of two >= 16)", repr(val))
         new[kind] = dict(cfg)
-    saved = dict(_OVERRIDE)
-    _OVERRIDE.update(new)
+    current = _OVERRIDE.get() or {}
+    token = _OVERRIDE.set({**current, kernel: {**current.get(kernel, {}), **new}})
     try:
         yield
     finally:
-        _OVERRIDE.clear()
-        _OVERRIDE.update(saved)
+        _OVERRIDE.reset(token)
 
 
 _COARSE_IN_INTERPRETER = [False]
@@ -579,7 +587,7 @@ class _Geometry:
     """Shapes, flags and launch constants shared by forward and backward."""
 
     def __init__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
-                 window: int | None, sinks: int, blocks: tuple[int, int] | None) -> None:
+                 window: int | None, sinks: int, blocks: tuple[int, int] | None, kernel: str = "attention") -> None:
         self.B, self.H, self.T, self.D = q.shape
         self.HKV, self.S, self.DV = k.shape[1], k.shape[2], v.shape[3]
         self.group = self.H // self.HKV
@@ -588,7 +596,8 @@ class _Geometry:
         self.window = int(window) if window is not None else 0
         self.bd, self.bdv = _pow2(self.D), _pow2(self.DV)
         self.blocks = blocks
-        self.override = {kind: dict(cfg) for kind, cfg in _OVERRIDE.items()}  # config_override() at call time
+        # config_override(kernel=...) at call time, this kernel family's only
+        self.override = {kind: dict(cfg) for kind, cfg in (_OVERRIDE.get() or {}).get(kernel, {}).items()}
         self.emulate = interpreting()
         self.small = (not self.emulate or _COARSE_IN_INTERPRETER[0]) and small_launch(q, k, v)
         if self.small:

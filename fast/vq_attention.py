@@ -557,7 +557,7 @@ def _backward_triton(do: torch.Tensor, q: torch.Tensor, z32: torch.Tensor, cb: t
     C, DV = cb.shape[1], v.shape[3]
     k_hat = _gather(cb, z32.long())
     delta = (do.float() * o.float()).sum(-1).contiguous()  # [B, H, T]
-    g = _FlashGeometry(q, k_hat, v, causal, scale, None, 0, None)
+    g = _FlashGeometry(q, k_hat, v, causal, scale, None, 0, None, kernel="vq_attention")
     dk = torch.empty_like(k_hat, memory_format=torch.contiguous_format)
     dv = torch.empty_like(v, memory_format=torch.contiguous_format)
     cfg = g.config("bwd", q.dtype)

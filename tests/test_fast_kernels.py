@@ -374,6 +374,42 @@ def test_config_override_applies_and_validates(monkeypatch: pytest.MonkeyPatch) 
         pass
     with pytest.raises(InputError, match="'bwd'"), config_override(bwd={"block_m": 32}):
         pass
+    with pytest.raises(InputError, match="'kernel'"), config_override(kernel="flash", bwd={"BLOCK_M": 32}):
+        pass
+
+
+def test_config_override_is_per_kernel_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override of flash attention's backward does not reach the flash dK/dV kernel that VQ attention's
+    backward launches (it used to: one global table); ``kernel="vq_attention"`` reaches it."""
+    from veriformer.fast import flash_attention as fa
+    from veriformer.fast import vq_attention as vqa
+    from veriformer.fast.flash_attention import config_override
+
+    seen: list[tuple[str, int, int]] = []
+
+    def recorder(real: Any) -> Any:
+        def recording(kernel: Any, grid: Any, *args: Any, **kwargs: Any) -> None:
+            if "BLOCK_N" in kwargs and kernel.fn.__name__ == "_attn_bwd_dkdv":
+                seen.append((kernel.fn.__name__, kwargs["BLOCK_M"], kwargs["BLOCK_N"]))
+            real(kernel, grid, *args, **kwargs)
+        return recording
+
+    monkeypatch.setattr(fa, "launch", recorder(fa.launch))
+    monkeypatch.setattr(vqa, "launch", recorder(vqa.launch))
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 1, 40, 16, generator=g, requires_grad=True) for _ in range(3))
+    codebook = torch.randn(1, 4, 16, generator=g)
+
+    def dkdv_tiles(**override: Any) -> list[tuple[str, int, int]]:
+        seen.clear()
+        with config_override(**override):
+            o = vqa.vq_attention(q, k, v, codebook, causal=True)
+            torch.autograd.grad(o, (q, k, v), torch.ones_like(o))
+        return list(seen)
+
+    default = dkdv_tiles()
+    assert default and dkdv_tiles(bwd={"BLOCK_M": 16, "BLOCK_N": 64}) == default
+    assert dkdv_tiles(kernel="vq_attention", bwd={"BLOCK_M": 16, "BLOCK_N": 64}) == [("_attn_bwd_dkdv", 16, 64)]
 
 
 _STATIC_SCRIPT = r"""
