@@ -46,6 +46,8 @@ import torch
 __all__ = [
     "AUTOTUNE_LOG",
     "HAVE_TRITON",
+    "KERNEL_DTYPES",
+    "KERNEL_DTYPES_F64",
     "OUR_IMPLEMENTATIONS",
     "CompileStats",
     "Launch",
@@ -103,6 +105,11 @@ def _library_mode_mismatch() -> bool:
     from triton.runtime.interpreter import InterpretedFunction
 
     return interpreting() != isinstance(tl.standard.sum, InterpretedFunction)
+
+
+# the dtypes the Triton kernels take (float64 too where a kernel runs float64 tiles: KERNEL_DTYPES_F64)
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+KERNEL_DTYPES_F64 = (*KERNEL_DTYPES, torch.float64)
 
 
 def pow2(n: int, lo: int = 1) -> int:

@@ -64,6 +64,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES,
     bounded_jit,
     device_function,
     interpreting,
@@ -81,7 +82,7 @@ __all__ = ["attention", "coarse_small_launches", "config_override"]
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 _MAX_HEAD_DIM = 256
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_DTYPES = KERNEL_DTYPES
 
 
 if HAVE_TRITON:

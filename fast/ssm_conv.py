@@ -62,6 +62,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES_F64,
     bounded_jit,
     interpreting,
     launch,
@@ -75,7 +76,7 @@ from ._triton_env import (
 __all__ = ["fft_conv", "s4d_kernel"]
 
 _LOG2E = 1.4426950408889634
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_DTYPES = KERNEL_DTYPES_F64
 _COMPLEX = (torch.complex64, torch.complex128)
 
 if HAVE_TRITON:

@@ -80,6 +80,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES,
     bounded_jit,
     device_function,
     interpreting,
@@ -96,7 +97,7 @@ from ._triton_env import (
 __all__ = ["chunk_linear_attention", "lightning_attention", "transpose_workaround"]
 
 _MAX_HEAD_DIM = 256
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_DTYPES = KERNEL_DTYPES
 _CHUNKS = (16, 32, 64, 128)
 _NO_GATE, _TOKEN_GATE, _HEAD_DECAY = 0, 1, 2
 

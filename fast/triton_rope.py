@@ -43,6 +43,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES,
     bounded_jit,
     interpreting,
     launch,
@@ -56,7 +57,7 @@ from ._triton_env import (
 
 __all__ = ["rope", "rope_qk"]
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_DTYPES = KERNEL_DTYPES
 _LAYOUTS = ("half", "interleaved")
 
 if HAVE_TRITON:

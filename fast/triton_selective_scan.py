@@ -66,6 +66,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES_F64,
     bounded_jit,
     interpreting,
     launch,
@@ -80,7 +81,7 @@ from ._triton_env import (
 __all__ = ["selective_scan"]
 
 _HALF = (torch.float16, torch.bfloat16)
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_DTYPES = KERNEL_DTYPES_F64
 _MAX_N = 256
 
 

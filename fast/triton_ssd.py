@@ -75,6 +75,7 @@ from veriformer.reference._validate import require
 
 from ._triton_env import (
     HAVE_TRITON,
+    KERNEL_DTYPES,
     bounded_jit,
     interpreting,
     launch,
@@ -88,7 +89,7 @@ from ._triton_env import (
 
 __all__ = ["chunk_scan", "ssd_scan"]
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_DTYPES = KERNEL_DTYPES
 _MAX_DIM = 256
 
 if HAVE_TRITON:

@@ -70,14 +70,24 @@ import torch
 
 from veriformer.reference._validate import require
 
-from ._triton_env import HAVE_TRITON, bounded_jit, interpreting, kernel_device_ok, launch, pow2, tl, triton
+from ._triton_env import (
+    HAVE_TRITON,
+    KERNEL_DTYPES_F64,
+    bounded_jit,
+    interpreting,
+    kernel_device_ok,
+    launch,
+    pow2,
+    tl,
+    triton,
+)
 
 __all__ = ["vq_attention", "vq_quantize"]
 
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 _MAX_HEAD_DIM = 256
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_DTYPES = KERNEL_DTYPES_F64
 _U32 = 2.0**-24
 
 
