@@ -13,7 +13,7 @@ from veriformer.claims import Agreement
 from veriformer.reference import MP
 from veriformer.registry import law
 
-from .strategies import ATTENTION_FEATURES, AttentionCase, attention_cases
+from .strategies import ATTENTION_FEATURES, AttentionCase, attention_cases, logit_bound
 
 U = 2.0**-53
 SRC_ONLINE = "Su kexue.fm/archives/10017; Rabe & Staats 2021; Milakov & Gimelshein 2018; Dao 2023 (FlashAttention-2)"
@@ -24,17 +24,6 @@ SMALL = {"max_T": 16, "max_S": 24, "head_dims": (1, 2, 3, 8, 16, 64)}
 def _kwargs(case: AttentionCase, a: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"scale": case.scale_value, "causal": case.causal, "window": case.window, "sinks": case.sinks,
             "mask": a.get("mask")}
-
-
-def logit_bound(case: AttentionCase, a: dict[str, np.ndarray]) -> float:
-    """max |scale q_i . k_j| + max |additive mask| — the size of the exponents, which sets how far
-    rounding in a logit moves a probability (relative error u * |logit|)."""
-    qn = np.linalg.norm(a["q"], axis=-1).max()
-    kn = np.linalg.norm(a["k"], axis=-1).max()
-    m = a.get("mask")
-    add = float(np.abs(m[np.isfinite(m)]).max()) if m is not None and m.dtype != bool and \
-        np.isfinite(m).any() else 0.0
-    return float(abs(case.scale_value) * qn * kn + add)
 
 
 def _terms(case: AttentionCase, a: dict[str, np.ndarray]) -> float:

@@ -25,6 +25,7 @@ __all__ = [
     "LogitsCase",
     "RopeCase",
     "attention_cases",
+    "logit_bound",
     "logits_cases",
     "rope_cases",
 ]
@@ -129,6 +130,17 @@ class AttentionCase:
         if self.return_lse:
             kw["return_lse"] = True
         return kw
+
+
+def logit_bound(case: AttentionCase, a: dict[str, np.ndarray]) -> float:
+    """max |scale q_i . k_j| + max |additive mask| — the size of the exponents, which sets how far
+    rounding in a logit moves a probability (relative error u * |logit|)."""
+    qn = np.linalg.norm(a["q"], axis=-1).max()
+    kn = np.linalg.norm(a["k"], axis=-1).max()
+    m = a.get("mask")
+    add = float(np.abs(m[np.isfinite(m)]).max()) if m is not None and m.dtype != bool and \
+        np.isfinite(m).any() else 0.0
+    return float(abs(case.scale_value) * qn * kn + add)
 
 
 @st.composite

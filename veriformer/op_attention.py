@@ -18,7 +18,6 @@ from .fast import naive
 from .ops import OpSpec, register_op
 from .properties import alternatives, regions
 from .properties import strategies as strat
-from .properties.attention_laws import logit_bound
 
 __all__ = ["SOFTMAX_ATTENTION"]
 
@@ -65,7 +64,7 @@ def _attention_conditioning(case: strat.AttentionCase, a: dict[str, np.ndarray],
     def rn(x: np.ndarray) -> float:
         return float(np.linalg.norm(x, axis=-1).max()) if x.size else 0.0
 
-    L = logit_bound(case, a)
+    L = strat.logit_bound(case, a)
     logits = ref.attention_logits(a["q"], a["k"], **{k: w for k, w in _attention_kwargs(case, a).items()})
     s, sigma = attention_summand_scales(logits, a["v"])
     out: dict[str, tuple[Any, ...]] = {"out": (L, s, sigma), "lse": (1.0, L + 1.0)}
