@@ -210,22 +210,11 @@ def _load_target(spec: str) -> Callable[..., Any]:
 
 
 def case_classes() -> dict[str, type]:
-    """The case dataclasses of :mod:`veriformer.properties` (``AttentionCase``, ``RopeCase``, ...), by name:
-    every dataclass whose name ends in ``Case`` in a ``*strategies`` module."""
-    import pkgutil
+    """The case dataclasses of every family (``AttentionCase``, ``RopeCase``, ...), by name
+    (:func:`veriformer.cases.case_classes`)."""
+    from .cases import case_classes as classes
 
-    import veriformer.properties as props
-
-    out: dict[str, type] = {}
-    for m in sorted(pkgutil.iter_modules(props.__path__), key=lambda m: m.name):
-        if not m.name.endswith("strategies"):
-            continue
-        mod = importlib.import_module(f"{props.__name__}.{m.name}")
-        for name, obj in vars(mod).items():
-            if (isinstance(obj, type) and dataclasses.is_dataclass(obj) and name.endswith("Case")
-                    and obj.__module__ == mod.__name__):
-                out[name] = obj
-    return out
+    return classes()
 
 
 _SAFE_NAMES = {"nan": math.nan, "inf": math.inf, "None": None, "True": True, "False": False}
