@@ -52,11 +52,16 @@ __all__ = [
     "visibility_mask",
 ]
 
-# Family modules (reference/<family>.py) are discovered by name and export their oracles via __all__.
-from veriformer.discovery import import_family_modules as _discover
+# Family modules (reference/<family>.py) are discovered by name and export their oracles via __all__ (plain
+# pkgutil: the oracles import nothing from the veriformer core)
+import importlib as _importlib
+import pkgutil as _pkgutil
 
 _CORE = {"backends", "softmax", "attention", "rope"}
-for _module in _discover(__name__, __path__, lambda n: not n.startswith("_") and n not in _CORE):
+for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _info.name.startswith("_") or _info.name in _CORE:
+        continue
+    _module = _importlib.import_module(f"{__name__}.{_info.name}")
     for _name in _module.__all__:
         globals()[_name] = getattr(_module, _name)
     __all__ += list(_module.__all__)
