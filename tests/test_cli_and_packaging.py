@@ -30,9 +30,15 @@ def test_check_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_report_writes_three_files(tmp_path: Path) -> None:
-    from veriformer.report import to_html, to_markdown
+    from veriformer.report import load_report, to_html, to_markdown
 
-    committed = json.loads((ROOT / "reports" / "cpu" / "conformance.json").read_text())
+    path = ROOT / "reports" / "cpu" / "conformance.json"
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"conformance.json is not strict JSON: bare {name}")
+
+    json.loads(path.read_text(), parse_constant=no_constants)  # strict JSON (non-finite figures as strings)
+    committed = load_report(path)
     assert committed["passed"]
     md = to_markdown(committed)
     assert "Kill matrix" in md and "torch_sdpa" in md

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .jsonio import jsonable
+
 __all__ = ["DTYPES", "DTYPE_ALIASES", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "UsageError",
            "case_classes", "case_type", "describe_op", "jsonable", "main", "parse_case"]
 
@@ -279,28 +281,6 @@ def parse_case(text: str) -> Any:
 
 
 # --- output -------------------------------------------------------------------------------------------------
-
-
-def jsonable(x: Any) -> Any:
-    """``x`` with every value strict JSON can hold: NaN and infinities become the strings ``"nan"``, ``"inf"``,
-    ``"-inf"``; numpy scalars and arrays become Python numbers and lists; tuples and sets lists; dataclasses
-    dicts; anything else its ``str``."""
-    if isinstance(x, float) or type(x).__name__ in ("float16", "float32", "float64"):
-        f = float(x)
-        return f if math.isfinite(f) else ("nan" if math.isnan(f) else ("inf" if f > 0 else "-inf"))
-    if x is None or isinstance(x, (bool, int, str)):
-        return x
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (set, frozenset)):
-        return sorted((jsonable(v) for v in x), key=str)
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {"type": type(x).__name__, **jsonable(dataclasses.asdict(x))}
-    if hasattr(x, "tolist"):  # numpy scalar or array
-        return jsonable(x.tolist())
-    return str(x)
 
 
 def _first_line(exc: BaseException) -> str:

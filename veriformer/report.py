@@ -20,7 +20,6 @@ import contextlib
 import datetime as _dt
 import html
 import io
-import json
 import math
 import platform
 import subprocess
@@ -34,11 +33,12 @@ import numpy as np
 
 from .check import check
 from .implementations import IMPLEMENTATIONS
+from .jsonio import dumps, load
 from .laws import run_law, run_mutant
 from .registry import LAWS, MUTANTS
 from .tolerances import TOLERANCES
 
-__all__ = ["REPORT_SWEEP_SIZES", "build_report", "to_html", "to_markdown", "write_report"]
+__all__ = ["REPORT_SWEEP_SIZES", "build_report", "load_report", "to_html", "to_markdown", "write_report"]
 
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -793,14 +793,14 @@ def write_report(out: str | Path = "reports/cpu", **kw: Any) -> dict[str, Any]:
     rep = build_report(**kw)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "conformance.json").write_text(json.dumps(rep, indent=1, default=_json_default) + "\n")
+    (out / "conformance.json").write_text(dumps(rep, indent=1) + "\n")  # strict JSON: non-finite as strings
     md = to_markdown(rep)
     (out / "conformance.md").write_text(md)
     (out / "conformance.html").write_text(to_html(rep, md))
     return rep
 
 
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A ``conformance.json`` written by :func:`write_report` (non-finite figures restored to floats), ready for
+    :func:`to_markdown` / :func:`to_html`."""
+    return load(path)
