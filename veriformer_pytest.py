@@ -34,7 +34,7 @@ Fixtures:
           r = veriformer_check(my_rope, op="rope", dtypes=("bfloat16", "float32"), layout="half")
           assert r.passed, r.summary()
 
-Strategies are public in :mod:`veriformer.properties.strategies`.
+Strategies are public in :mod:`veriformer.properties.attention.strategies`.
 """
 
 from __future__ import annotations

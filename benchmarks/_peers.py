@@ -31,7 +31,7 @@ def sdpa_causal(backend_name: str | None) -> Attn:
 def triton_flash_causal(tma: bool = False) -> Attn:
     """``veriformer.fast.attention(q, k, v, causal=True)`` (imported on first use: Triton is optional); ``tma``:
     forward and backward with the TMA loads of ``config_override(fwd={"TMA": 1}, bwd={"TMA": 1})``."""
-    from veriformer.fast.flash_attention import attention, config_override
+    from veriformer.fast.attention.flash import attention, config_override
 
     if not tma:
         return lambda q, k, v: attention(q, k, v, causal=True)  # type: ignore[return-value]

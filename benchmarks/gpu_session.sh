@@ -7,7 +7,7 @@
 #                                                     #  under its own share of the budget -> $OUT/gpu_session.txt,
 #                                                     #  $OUT/gpu_session_summary.txt
 #   bash benchmarks/gpu_session.sh all --smoke --budget 60   # the same plumbing on the CPU (tiny shapes, forward
-#                                                            #  only; tests/test_benchmarks_smoke.py)
+#                                                            #  only; tests/core/test_benchmarks_smoke.py)
 #   bash benchmarks/gpu_session.sh tests      # pytest -m gpu (every GPU-marked test) + the sm_90 compile tests
 #   bash benchmarks/gpu_session.sh report     # veriformer report --device cuda  -> $OUT/h100/*
 #   bash benchmarks/gpu_session.sh bench attention rope linear_attention   # -> $OUT/benchmarks.txt
@@ -82,14 +82,14 @@ session_all() {
                    [rope]=3 [ssm_conv]=5)
   local -A cmd
   local size
-  local prio="tests/test_gpu_suspect.py tests/test_fast_kernels.py tests/test_triton_linear_attention.py tests/test_triton_ssd.py
-    tests/test_triton_selective_scan.py tests/test_vq_attention_fast.py tests/test_ssm_conv.py
-    tests/test_mamba_chunk_scan.py tests/test_third_party.py tests/test_plugin_and_gpu.py" files f
+  local prio="tests/core/test_gpu_suspect.py tests/attention/test_fast_kernels.py tests/linear_attention/test_triton_linear_attention.py tests/ssm/test_triton_ssd.py
+    tests/ssm/test_triton_selective_scan.py tests/vq/test_vq_attention_fast.py tests/ssm/test_ssm_conv.py
+    tests/ssm/test_mamba_chunk_scan.py tests/core/test_third_party.py tests/core/test_plugin_and_gpu.py" files f
   if [ "$smoke" = 1 ]; then
-    files="tests/test_fast_kernels.py"  # on the CPU every gpu test skips: one file shows the plumbing
+    files="tests/attention/test_fast_kernels.py"  # on the CPU every gpu test skips: one file shows the plumbing
   else
     files=$(echo $prio)
-    for f in tests/test_*.py; do case " $files " in *" $f "*) ;; *) files="$files $f" ;; esac; done
+    for f in tests/*/test_*.py; do case " $files " in *" $f "*) ;; *) files="$files $f" ;; esac; done
   fi
   cmd[tests]="VERIFORMER_PROFILE=ci $PY -u -m pytest -v -m gpu -p no:cacheprovider -p no:xdist -p no:randomly \
 --durations=15 $files"

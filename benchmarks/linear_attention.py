@@ -46,19 +46,19 @@ Fn = Callable[..., torch.Tensor]
 
 
 def _ours_gate() -> Fn:
-    from veriformer.fast.triton_linear_attention import chunk_linear_attention
+    from veriformer.fast.linear_attention.chunked import chunk_linear_attention
 
     return lambda q, k, v, g: chunk_linear_attention(q, k, v, g=g)[0]
 
 
 def _ours_lightning(slope: torch.Tensor) -> Fn:
-    from veriformer.fast.triton_linear_attention import lightning_attention
+    from veriformer.fast.linear_attention.chunked import lightning_attention
 
     return lambda q, k, v, g: lightning_attention(q, k, v, slope=slope)[0]
 
 
 def _torch_chunked() -> Fn:
-    from veriformer.fast.naive_linear_attention import linear_attention_chunked
+    from veriformer.fast.linear_attention.naive import linear_attention_chunked
 
     return lambda q, k, v, g: linear_attention_chunked(q, k, v, g=g, chunk_size=64)[0]
 

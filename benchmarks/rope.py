@@ -30,13 +30,13 @@ QK = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, to
 
 
 def _ours(layout: str) -> QK:
-    from veriformer.fast.triton_rope import rope_qk
+    from veriformer.fast.rope.fused import rope_qk
 
     return functools.partial(rope_qk, layout=layout)  # type: ignore[return-value]
 
 
 def _eager(layout: str) -> QK:
-    from veriformer.fast.naive import rope
+    from veriformer.fast.rope.naive import rope
 
     def run(q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return rope(q, pos, layout=layout), rope(k, pos, layout=layout)

@@ -39,7 +39,7 @@ Scan = Callable[..., torch.Tensor]
 
 
 def _ours() -> Scan:
-    from veriformer.fast.triton_selective_scan import selective_scan
+    from veriformer.fast.ssm.scan import selective_scan
 
     return lambda *a: selective_scan(*a, delta_softplus=True)  # type: ignore[return-value]
 
@@ -51,7 +51,7 @@ def _mamba() -> Scan:
 
 
 def _reference() -> Scan:
-    from veriformer.fast.naive_ssm import selective_scan_ref
+    from veriformer.fast.ssm.naive import selective_scan_ref
 
     return lambda *a: selective_scan_ref(*a, delta_softplus=True)  # type: ignore[return-value]
 

@@ -2,10 +2,10 @@
 computed on a machine without one.  Not a timing: what each kernel needs per block and which instructions it uses.
 
 Method: in compiled mode (``TRITON_INTERPRET=0``) each public wrapper runs forward and backward on CPU tensors of
-a benchmark shape inside :func:`veriformer.fast._triton_env.recorded_launches`, which takes the GPU code path
+a benchmark shape inside :func:`veriformer.fast._triton.env.recorded_launches`, which takes the GPU code path
 (GPU tile sizes, ``EMULATE=False``) and records every launch instead of running it.  Each distinct launch is
 compiled for sm_90 with the specialisation Triton's JIT gives those arguments
-(:func:`veriformer.fast._ptx.compile_launch`), and ``cuobjdump -res-usage`` (shipped with Triton) reads the
+(:func:`veriformer.fast._triton.ptx.compile_launch`), and ``cuobjdump -res-usage`` (shipped with Triton) reads the
 cubin (and ``ptxas -v`` the PTX, for the spill stores).  Columns: registers per thread, register spill stores and
 the stack frame in bytes per thread (the stack also holds local scratch: libdevice's sin/cos keep 32 bytes for
 their range reduction), shared memory per block, threads
@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _roofline import fmt_table, main_of
 
 from veriformer import fast
-from veriformer.fast._ptx import compile_launch, resource_usage
-from veriformer.fast._triton_env import Launch, recorded_launches
+from veriformer.fast._triton.env import Launch, recorded_launches
+from veriformer.fast._triton.ptx import compile_launch, resource_usage
 
 BF16 = torch.bfloat16
 _REGS_PER_SM, _SMEM_PER_SM, _SMEM_RESERVED, _THREADS_PER_SM, _BLOCKS_PER_SM = 65536, 228 * 1024, 1024, 2048, 32

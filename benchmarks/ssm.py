@@ -1,4 +1,4 @@
-"""Benchmark: our Triton SSD chunked scan (``veriformer.fast.triton_ssd.chunk_scan``) against mamba-ssm's
+"""Benchmark: our Triton SSD chunked scan (``veriformer.fast.ssm.ssd.chunk_scan``) against mamba-ssm's
 ``mamba_chunk_scan_combined`` and a plain-torch sequential scan.
 
 ``python benchmarks/ssm.py`` (GPU) prints, for x [B=4, T, H=32, P=64] bfloat16, dt [B, T, H] float32 (softplus
@@ -51,7 +51,7 @@ _COLUMNS = [*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", "
 
 
 def _ours(chunk: int) -> Scan:
-    from veriformer.fast.triton_ssd import chunk_scan
+    from veriformer.fast.ssm.ssd import chunk_scan
 
     def run(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
         return chunk_scan(x, dt, A, B, C, chunk)  # type: ignore[return-value]

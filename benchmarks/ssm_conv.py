@@ -12,7 +12,7 @@
   of the copy bandwidth measured in the same process (an FFT convolution is memory bound at these sizes).
 * S4D kernel generation ``K = 2 Re sum_n W_n exp(l dt A_n)``, H channels, N2 = 32 (N = 64), float32 parameters,
   forward and forward+backward: ``s4d_kernel`` (ours, Triton) against the naive complex64 torch Vandermonde
-  (``veriformer.fast.naive_ssm.s4d_kernel``, which materialises [H, N2, L]).  Rates: Gterm/s (H N2 L terms) and
+  (``veriformer.fast.ssm.naive.s4d_kernel``, which materialises [H, N2, L]).  Rates: Gterm/s (H N2 L terms) and
   the fraction of the copy bandwidth that writing K alone reaches (small: the kernel is compute bound).
 
 Columns: ``speedup of ours`` = peer ms / ours ms (> 1: we are faster), ``max|y-ours|`` (sanity: the peers compute
@@ -81,7 +81,7 @@ def _conv1d(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def _conv_rows(args: argparse.Namespace, device: str, ceil: Ceilings, bench: Bench) -> list[dict[str, Any]]:
-    from veriformer.fast.ssm_conv import fft_conv, s4d_kernel
+    from veriformer.fast.ssm.conv import fft_conv, s4d_kernel
 
     gen = torch.Generator(device=device).manual_seed(0)
     recurrences: dict[int, Callable[..., Any]] = {}
@@ -127,8 +127,8 @@ def _conv_rows(args: argparse.Namespace, device: str, ceil: Ceilings, bench: Ben
 
 
 def _s4d_rows(args: argparse.Namespace, device: str, ceil: Ceilings, bench: Bench) -> list[dict[str, Any]]:
-    from veriformer.fast.naive_ssm import s4d_kernel as naive
-    from veriformer.fast.ssm_conv import s4d_kernel
+    from veriformer.fast.ssm.conv import s4d_kernel
+    from veriformer.fast.ssm.naive import s4d_kernel as naive
 
     cases = []
     for H in args.H:

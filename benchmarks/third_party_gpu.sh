@@ -33,4 +33,4 @@ for i in IMPLEMENTATIONS:
                              features=i.features, grad=i.grad, name=i.name, **i.options)
         print(r.summary(), f"\n[{i.name}: {time.time() - t0:.1f} s; note: {i.note}]\n", flush=True)
 PY
-python3 -m pytest -q tests/test_third_party.py 2>&1 | tee "$OUT/test_third_party.txt" | tail -15
+python3 -m pytest -q tests/core/test_third_party.py 2>&1 | tee "$OUT/test_third_party.txt" | tail -15

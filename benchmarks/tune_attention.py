@@ -3,7 +3,7 @@
 ``python benchmarks/tune_attention.py`` (GPU) times, for B=4, H=16, D=128, causal bf16 at each T, the forward
 over every forward configuration (BLOCK_M x BLOCK_N x warps x stages x loads by pointers or by TMA), then
 forward+backward over every dK/dV configuration and over every dQ configuration (the same axes; each sweep keeps
-the earlier winners), through :func:`veriformer.fast.flash_attention.config_override`.
+the earlier winners), through :func:`veriformer.fast.attention.flash.config_override`.
 It prints the rows fastest first, with the default configuration marked, the speed-up over the default and over
 SDPA's flash backend measured in the same process; configurations that do not fit (Triton's OutOfResources) are
 listed as such.  The winners are candidates for ``_fwd_config`` / ``_bwd_config`` / ``_dq_config``; each sweep
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers import sdpa_causal
 from _roofline import bench_ms, fmt_table, main_of, mode_caller
 
-from veriformer.fast import flash_attention as fa
+from veriformer.fast.attention import flash as fa
 
 GRIDS = {
     "fwd": {"BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "num_warps": [4, 8], "num_stages": [2, 3, 4], "TMA": [0, 1]},

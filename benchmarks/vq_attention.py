@@ -34,7 +34,7 @@ from _roofline import LEAD_COLUMNS, Bench, Case, Impl, add_bench_args, main_of, 
 
 
 def _ours(codebook: torch.Tensor, block_size: int) -> Attn:
-    from veriformer.fast.vq_attention import vq_attention
+    from veriformer.fast.vq.linear_time import vq_attention
 
     return lambda q, k, v: vq_attention(q, k, v, codebook, causal=True, block_size=block_size)
 

@@ -25,19 +25,55 @@ State-space models:
 * ``s4d_kernel(log_dt, A, B, C, L)`` — Triton S4D Vandermonde kernel (op ``s4d_kernel``) and
   ``fft_conv(u, kernel, *, D)`` — batched FFT long convolution (op ``ssm_convolution``).
 
-``naive`` / ``naive_*`` are the plain-torch baselines of the tolerance policy.  Without a CUDA device the Triton
+Each family is one package (``attention``, ``rope``, ``linear_attention``, ``vq``, ``ssm``) holding its kernel
+modules and ``naive``, its plain-torch baselines of the tolerance policy; ``fast.naive`` gathers every family's
+baselines in one namespace.  ``_triton`` holds what the kernels share.  Without a CUDA device the Triton
 kernels run under ``TRITON_INTERPRET=1`` (selected automatically by ``_triton_env``, which must be imported
 before triton).  Triton is optional: without it the kernels raise ``ImportError`` when called.
 """
 
-# _triton_env first: sets TRITON_INTERPRET.  vq_attention is the module (its function has the same name).
-from . import _triton_env, naive, vq_attention
-from .flash_attention import attention
-from .ssm_conv import fft_conv, s4d_kernel
-from .triton_linear_attention import chunk_linear_attention, lightning_attention
-from .triton_rope import rope, rope_qk
-from .triton_selective_scan import selective_scan
-from .triton_ssd import chunk_scan, ssd_scan
+import importlib as _importlib
+import pkgutil as _pkgutil
+import sys as _sys
+import types as _types
 
-__all__ = ["_triton_env", "attention", "chunk_linear_attention", "chunk_scan", "fft_conv", "lightning_attention",
+from veriformer.fast._triton import env as _triton_env  # noqa: F401  (first: sets TRITON_INTERPRET before triton loads)
+from veriformer.reference._legacy import install_aliases as _install_aliases
+from veriformer.reference._legacy import keep_functions as _keep_functions
+
+# every family package and its modules first, the public functions last: `fast.attention` and `fast.rope` are
+# the kernels, not the packages of the same name
+_FAMILIES = [m.name for m in _pkgutil.iter_modules(__path__) if m.ispkg and not m.name.startswith("_")]
+for _family in _FAMILIES:
+    _pkg = _importlib.import_module(f"{__name__}.{_family}")
+    for _m in _pkgutil.iter_modules(_pkg.__path__):
+        _importlib.import_module(f"{_pkg.__name__}.{_m.name}")
+
+# `fast.naive`: every family's torch baselines in one namespace (each family's own is `fast.<family>.naive`)
+naive = _types.ModuleType(f"{__name__}.naive", "The plain-torch baselines of every family (fast/<family>/naive*.py).")
+for _name, _mod in sorted(_sys.modules.items()):
+    if _name.startswith(f"{__name__}.") and _name.rsplit(".", 1)[-1].startswith("naive") and _mod is not None:
+        for _n in getattr(_mod, "__all__", ()):
+            setattr(naive, _n, getattr(_mod, _n))
+_sys.modules[naive.__name__] = naive
+
+from veriformer.fast.attention.flash import attention  # noqa: E402
+from veriformer.fast.linear_attention.chunked import chunk_linear_attention, lightning_attention  # noqa: E402
+from veriformer.fast.rope.fused import rope, rope_qk  # noqa: E402
+from veriformer.fast.ssm.conv import fft_conv, s4d_kernel  # noqa: E402
+from veriformer.fast.ssm.scan import selective_scan  # noqa: E402
+from veriformer.fast.ssm.ssd import chunk_scan, ssd_scan  # noqa: E402
+from veriformer.fast.vq import linear_time as vq_attention  # noqa: E402  (the module: fast.vq_attention.vq_attention)
+
+# `fast.attention` and `fast.rope` stay the kernels when a submodule of the package of the same name loads later
+_keep_functions(__name__)
+
+_install_aliases({f"{__name__}.{old}": f"{__name__}.{new}" for old, new in {
+    "_triton_env": "_triton.env", "_ptx": "_triton.ptx", "_triton_trig": "_triton.trig",
+    "flash_attention": "attention.flash", "triton_rope": "rope.fused",
+    "triton_linear_attention": "linear_attention.chunked", "naive_linear_attention": "linear_attention.naive",
+    "ssm_conv": "ssm.conv", "triton_selective_scan": "ssm.scan", "triton_ssd": "ssm.ssd",
+    "naive_ssm": "ssm.naive", "naive_mamba_chunk_scan": "ssm.naive_chunk_scan"}.items()})
+
+__all__ = ["attention", "chunk_linear_attention", "chunk_scan", "fft_conv", "lightning_attention",
            "naive", "rope", "rope_qk", "s4d_kernel", "selective_scan", "ssd_scan", "vq_attention"]

@@ -1,231 +1,24 @@
-"""Public Hypothesis strategies for attention and RoPE inputs — reusable by other projects.
+"""Public Hypothesis strategies of every family, in one namespace for other projects' tests.
 
-Each strategy draws a small, printable *case* (shapes, flags, a magnitude and a NumPy seed); the case
-builds its float64 arrays deterministically with ``case.arrays()``.  A failing case therefore prints as
-a one-line constructor call that replays it exactly (``AttentionCase(B=1, H=2, ...)``), and shrinking
-acts on the shapes and flags.
-
-The strategies reach the hard corners on purpose: T = 1, S > T, odd sizes, head dims 1..256, logits up
-to +-1e4 (exp overflows without max subtraction), fully masked rows, -inf additive masks, GQA/MQA,
-positions up to 1e6 and negative positions.
+Each family's strategies live in ``veriformer.properties.<family>.strategies*``; this module re-exports every
+name in their ``__all__`` (``AttentionCase``, ``attention_cases``, ``RopeCase``, ``rope_cases``,
+``LinearAttentionCase``, ...).  A case is a small printable dataclass that builds its float64 arrays with
+``case.arrays()``, so a failing example prints as a constructor call that replays it exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import importlib
+import pkgutil
 
-import numpy as np
-from hypothesis import strategies as st
+import veriformer.properties as _properties
 
-__all__ = [
-    "ATTENTION_FEATURES",
-    "HEAD_DIMS",
-    "AttentionCase",
-    "LogitsCase",
-    "RopeCase",
-    "attention_cases",
-    "logit_bound",
-    "logits_cases",
-    "rope_cases",
-]
+__all__: list[str] = []
 
-ATTENTION_FEATURES = frozenset({"causal", "gqa", "window", "sinks", "mask"})
-HEAD_DIMS = (1, 2, 3, 5, 8, 16, 17, 32, 64, 80, 96, 128, 256)
-# logit magnitudes: tiny, unit, large (near one-hot), extreme (exp(1e4) overflows every float format)
-LOGIT_SCALES = (0.01, 1.0, 8.0, 100.0, 1e4)
-# largest logit magnitude per dtype such that q k^T itself stays finite for D <= 256
-MAX_LOGIT = {"float16": 300.0, "bfloat16": 1e4, "float32": 1e4, "float64": 1e4}
-
-
-@dataclass(frozen=True)
-class LogitsCase:
-    """A batch of logit vectors [rows, n]; ``neg_inf`` entries are set to -inf (masked), whole rows
-    included when ``masked_rows``."""
-
-    rows: int
-    n: int
-    amp: float
-    shift: float
-    neg_inf: bool
-    seed: int
-
-    def arrays(self) -> np.ndarray:
-        rng = np.random.default_rng(self.seed)
-        x = rng.standard_normal((self.rows, self.n)) * self.amp + self.shift
-        if self.neg_inf:
-            x[rng.random(x.shape) < 0.3] = -np.inf
-        return x
-
-
-@st.composite
-def logits_cases(draw: Any, max_n: int = 64, neg_inf: bool = True) -> LogitsCase:
-    """Logit vectors with n in [1, max_n], amplitudes up to 1e4 and shifts up to +-1e4."""
-    return LogitsCase(
-        rows=draw(st.integers(1, 4)),
-        n=draw(st.one_of(st.just(1), st.integers(1, max_n))),
-        amp=draw(st.sampled_from(LOGIT_SCALES)),
-        shift=draw(st.sampled_from((0.0, 3.0, -50.0, 1e4, -1e4))),
-        neg_inf=draw(st.booleans()) if neg_inf else False,
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
-
-
-@dataclass(frozen=True)
-class AttentionCase:
-    """Inputs of op ``softmax_attention``: q [B, H, T, D], k [B, Hkv, S, D], v [B, Hkv, S, Dv].
-
-    ``amp`` is the typical logit magnitude (q is scaled so that ``scale * q . k ~ N(0, amp^2)``);
-    ``mask`` is None, ``"bool"`` or ``"additive"`` with shape [mask_b, mask_h, T, S] (1 = broadcast) and
-    about a quarter of the rows fully masked.
-    """
-
-    B: int
-    H: int
-    Hkv: int
-    T: int
-    S: int
-    D: int
-    Dv: int
-    causal: bool = False
-    window: int | None = None
-    sinks: int = 0
-    mask: str | None = None
-    mask_b: int = 1
-    mask_h: int = 1
-    amp: float = 1.0
-    scale: float | None = None
-    seed: int = 0
-    return_lse: bool = False
-
-    @property
-    def scale_value(self) -> float:
-        return self.D**-0.5 if self.scale is None else self.scale
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """float64 q, k, v (and mask: bool, or float with -inf) built from ``seed``."""
-        rng = np.random.default_rng(self.seed)
-        q = rng.standard_normal((self.B, self.H, self.T, self.D))
-        k = rng.standard_normal((self.B, self.Hkv, self.S, self.D))
-        v = rng.standard_normal((self.B, self.Hkv, self.S, self.Dv))
-        q *= self.amp / (self.scale_value * np.sqrt(self.D))
-        out = {"q": q, "k": k, "v": v}
-        if self.mask is not None:
-            shape = (self.mask_b, self.mask_h, self.T, self.S)
-            keep = rng.random(shape) < 0.7
-            keep[rng.random(shape[:3]) < 0.25] = False  # fully masked rows
-            if self.mask == "bool":
-                out["mask"] = keep
-            else:
-                out["mask"] = np.where(keep, rng.standard_normal(shape) * 2.0, -np.inf)
-        return out
-
-    def features(self) -> dict[str, Any]:
-        """Keyword arguments beyond q, k, v that this case passes (mask excluded: it is an array)."""
-        kw: dict[str, Any] = {}
-        if self.window is not None:
-            kw["window"] = self.window
-        if self.sinks:
-            kw["sinks"] = self.sinks
-        if self.return_lse:
-            kw["return_lse"] = True
-        return kw
-
-
-def logit_bound(case: AttentionCase, a: dict[str, np.ndarray]) -> float:
-    """max |scale q_i . k_j| + max |additive mask| — the size of the exponents, which sets how far
-    rounding in a logit moves a probability (relative error u * |logit|)."""
-    qn = np.linalg.norm(a["q"], axis=-1).max()
-    kn = np.linalg.norm(a["k"], axis=-1).max()
-    m = a.get("mask")
-    add = float(np.abs(m[np.isfinite(m)]).max()) if m is not None and m.dtype != bool and \
-        np.isfinite(m).any() else 0.0
-    return float(abs(case.scale_value) * qn * kn + add)
-
-
-@st.composite
-def attention_cases(draw: Any, features: frozenset[str] | set[str] = ATTENTION_FEATURES,
-                    dtype: str = "float64", max_T: int = 48, max_S: int = 64,
-                    head_dims: tuple[int, ...] = HEAD_DIMS, max_batch_heads: int = 8) -> AttentionCase:
-    """Attention cases using only the ``features`` given ({"causal", "gqa", "window", "sinks", "mask"}, and
-    "lse": the callable is asked for the log-sum-exp too, ``return_lse=True``)."""
-    features = frozenset(features)
-    unknown = features - ATTENTION_FEATURES - {"lse"}
-    if unknown:
-        raise ValueError(f"attention_cases: unknown features {sorted(unknown)}; "
-                         f"expected a subset of {sorted(ATTENTION_FEATURES)}")
-    B = draw(st.integers(1, 2))
-    Hkv = draw(st.sampled_from((1, 2)))
-    group = draw(st.sampled_from((1, 2, 4))) if "gqa" in features else 1
-    H = Hkv * group
-    if B * H > max_batch_heads:
-        B = 1
-    T = draw(st.integers(1, max_T)) if draw(st.integers(0, 4)) else 1  # T = 1 (decode) in one case of five
-    causal = "causal" in features and draw(st.booleans())
-    S = T + draw(st.integers(0, max_S - T)) if causal or draw(st.booleans()) else draw(st.integers(1, max_S))
-    S = max(S, 1)
-    D = draw(st.sampled_from(head_dims))
-    Dv = D if draw(st.booleans()) else draw(st.sampled_from(head_dims))
-    window = draw(st.one_of(st.none(), st.integers(1, S + 1))) if "window" in features else None
-    sinks = draw(st.integers(0, 4)) if "sinks" in features and window is not None else 0
-    mask = draw(st.sampled_from((None, "bool", "additive"))) if "mask" in features else None
-    mask_b = draw(st.sampled_from((1, B))) if mask else 1
-    mask_h = draw(st.sampled_from((1, H))) if mask else 1
-    amp = min(draw(st.sampled_from(LOGIT_SCALES)), MAX_LOGIT[dtype])
-    scale = draw(st.sampled_from((None, None, None, 1.0, 0.3)))
-    return AttentionCase(B, H, H // group, T, S, D, Dv, causal, window, sinks, mask, mask_b, mask_h, amp,
-                         scale, draw(st.integers(0, 2**32 - 1)), "lse" in features and draw(st.booleans()))
-
-
-@dataclass(frozen=True)
-class RopeCase:
-    """Inputs of op ``rope``: x [B, H, T, D] and integer positions [T] of kind ``positions``:
-    ``"arange"`` (0..T-1), ``"offset"`` (decode: offset..offset+T-1), ``"random"`` (sorted, up to
-    ``max_position``), ``"signed"`` (any integers in +-max_position)."""
-
-    B: int
-    H: int
-    T: int
-    D: int
-    positions: str = "arange"
-    offset: int = 0
-    max_position: int = 4096
-    base: float = 10000.0
-    layout: str = "half"
-    rotary_dim: int | None = None
-    amp: float = 1.0
-    seed: int = 0
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(self.seed)
-        x = rng.standard_normal((self.B, self.H, self.T, self.D)) * self.amp
-        if self.positions == "arange":
-            pos = np.arange(self.T)
-        elif self.positions == "offset":
-            pos = np.arange(self.T) + self.offset
-        elif self.positions == "random":
-            pos = np.sort(rng.integers(0, self.max_position + 1, self.T))
-        else:
-            pos = rng.integers(-self.max_position, self.max_position + 1, self.T)
-        return {"x": x, "positions": pos.astype(np.int64)}
-
-
-ROPE_BASES = (10000.0, 500000.0, 1e6, 2.0, 10.5)
-
-
-@st.composite
-def rope_cases(draw: Any, layout: str | None = None, rotary_dim: int | None = None, max_T: int = 32,
-               max_D: int = 256, max_position: int = 10**6) -> RopeCase:
-    """RoPE cases; ``layout`` / ``rotary_dim`` fixed when given (D is then drawn >= rotary_dim)."""
-    T = draw(st.one_of(st.just(1), st.integers(1, max_T)))
-    lo = 1 if rotary_dim is None else max(1, rotary_dim // 2)
-    D = 2 * draw(st.sampled_from([d for d in (1, 2, 3, 4, 8, 16, 32, 40, 64, 128) if lo <= d <= max_D // 2]))
-    kind = draw(st.sampled_from(("arange", "offset", "random", "signed")))
-    return RopeCase(
-        B=draw(st.integers(1, 2)), H=draw(st.integers(1, 3)), T=T, D=D, positions=kind,
-        offset=draw(st.sampled_from((1, 17, 4095, 65536, max_position))),
-        max_position=draw(st.sampled_from((16, 4096, max_position))),
-        base=draw(st.sampled_from(ROPE_BASES)),
-        layout=layout or draw(st.sampled_from(("half", "interleaved"))),
-        rotary_dim=rotary_dim, amp=draw(st.sampled_from((1.0, 1e-3, 300.0))),
-        seed=draw(st.integers(0, 2**32 - 1)))
+for _family in sorted(m.name for m in pkgutil.iter_modules(_properties.__path__) if m.ispkg):
+    _pkg = importlib.import_module(f"{_properties.__name__}.{_family}")
+    for _m in sorted(m.name for m in pkgutil.iter_modules(_pkg.__path__) if m.name.startswith("strategies")):
+        _mod = importlib.import_module(f"{_pkg.__name__}.{_m}")
+        for _name in _mod.__all__:
+            globals()[_name] = getattr(_mod, _name)
+            __all__.append(_name)

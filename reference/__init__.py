@@ -5,8 +5,11 @@ Every oracle takes ``backend=F64`` (default, vectorised float64 — the gold ans
 Inputs may be NumPy arrays or torch tensors of any float dtype (converted exactly to float64).
 """
 
-from ._validate import InputError
-from .attention import (
+from veriformer.reference._families import export_submodules as _export
+from veriformer.reference._legacy import install_aliases as _install_aliases
+from veriformer.reference._legacy import keep_functions as _keep_functions
+from veriformer.reference._validate import InputError
+from veriformer.reference.attention import (
     attention_as_rnn,
     attention_logits,
     merge_attention_states,
@@ -15,8 +18,8 @@ from .attention import (
     softmax_attention_vjp,
     visibility_mask,
 )
-from .backends import F64, MP, Backend
-from .rope import (
+from veriformer.reference.backends import F64, MP, Backend
+from veriformer.reference.rope import (
     LAYOUTS,
     rope,
     rope_complex,
@@ -26,7 +29,7 @@ from .rope import (
     rope_rotation_matrix,
     rope_vjp,
 )
-from .softmax import logsumexp, softmax
+from veriformer.reference.softmax import logsumexp, softmax
 
 __all__ = [
     "F64",
@@ -52,16 +55,12 @@ __all__ = [
     "visibility_mask",
 ]
 
-# Family modules (reference/<family>.py) are discovered by name and export their oracles via __all__ (plain
-# pkgutil: the oracles import nothing from the veriformer core)
-import importlib as _importlib
-import pkgutil as _pkgutil
+_install_aliases({f"{__name__}.{old}": f"{__name__}.{new}" for old, new in {
+    "s4": "ssm.s4", "hippo": "ssm.hippo", "hippo_online": "ssm.hippo_online", "discretization": "ssm.discretization",
+    "rtf": "ssm.rtf", "ssm_vjp": "ssm.vjp", "selective_scan": "ssm.selective_scan", "ssd": "ssm.ssd",
+    "mamba_chunk_scan": "ssm.mamba_chunk_scan", "vq_attention": "vq.attention", "vq_local_bias": "vq.local_bias",
+}.items()})
 
-_CORE = {"backends", "softmax", "attention", "rope"}
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name.startswith("_") or _info.name in _CORE:
-        continue
-    _module = _importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in _module.__all__:
-        globals()[_name] = getattr(_module, _name)
-    __all__ += list(_module.__all__)
+# Every other family (reference/<family>.py or reference/<family>/) is discovered by name and re-exported
+__all__ += _export(__name__, __path__, globals(), skip={"backends", "softmax", "attention", "rope"})
+_keep_functions(__name__)

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float64, require, require_finite, require_shape
-from .backends import F64, Backend, oracle
-from .softmax import stable_terms
+from veriformer.reference._validate import as_float64, require, require_finite, require_shape
+from veriformer.reference.backends import F64, Backend, oracle
+from veriformer.reference.softmax import stable_terms
 
 __all__ = [
     "attention_as_rnn",

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import require
-from .attention import _attention_inputs, _Inputs, _is_bool
-from .backends import F64, Backend, oracle
-from .softmax import stable_terms
+from veriformer.reference._validate import require
+from veriformer.reference.attention import _attention_inputs, _Inputs, _is_bool
+from veriformer.reference.backends import F64, Backend, oracle
+from veriformer.reference.softmax import stable_terms
 
 __all__ = ["ATTENTION_KINDS", "attention_entropy", "attention_probabilities", "entropy_invariant_attention"]
 

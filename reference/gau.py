@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float64, require, require_finite, require_shape
-from .backends import F64, Backend, oracle
+from veriformer.reference._validate import as_float64, require, require_finite, require_shape
+from veriformer.reference.backends import F64, Backend, oracle
 
 __all__ = ["flash_attention_chunked", "flash_attention_direct", "flash_default_normaliser", "relu2_attention"]
 

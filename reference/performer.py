@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float64, require, require_finite
-from .backends import F64, Backend, oracle
+from veriformer.reference._validate import as_float64, require, require_finite
+from veriformer.reference.backends import F64, Backend, oracle
 
 __all__ = ["FEATURE_KINDS", "favor_attention", "gaussian_projection", "performer_features", "performer_variance"]
 

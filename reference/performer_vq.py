@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float64, require, require_finite, require_shape
-from .backends import F64, Backend, oracle
-from .performer import gaussian_projection
-from .softmax import stable_terms
+from veriformer.reference._validate import as_float64, require, require_finite, require_shape
+from veriformer.reference.backends import F64, Backend, oracle
+from veriformer.reference.performer import gaussian_projection
+from veriformer.reference.softmax import stable_terms
 
 __all__ = [
     "equal_norm_projection",

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float64, require
-from .backends import F64, Backend, oracle
+from veriformer.reference._validate import as_float64, require
+from veriformer.reference.backends import F64, Backend, oracle
 
 __all__ = ["logsumexp", "softmax"]
 

@@ -1,5 +1,5 @@
 """Helpers shared by the kernel tests: load a benchmark script as a module, and run a compile script (which
-uses ``veriformer.fast._ptx.compile_ptx``) in a subprocess with the Triton interpreter off."""
+uses ``veriformer.fast._triton.ptx.compile_ptx``) in a subprocess with the Triton interpreter off."""
 
 from __future__ import annotations
 

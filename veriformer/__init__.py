@@ -42,11 +42,9 @@ _CATALOGUE = {"LAWS", "MUTANTS", "TOLERANCES", "check", "run_law", "run_mutant"}
 
 
 def load_catalogue() -> None:
-    """Import every family's laws, mutants, ops and implementations (what ``check``, ``run_law``, ``LAWS`` and
-    ``MUTANTS`` need); idempotent."""
-    importlib.import_module(".properties", __name__)
-    importlib.import_module(".ops", __name__)
-    importlib.import_module(".implementations", __name__)
+    """Import every family (``properties/<family>/``: its ops, laws, mutants and implementations; what ``check``,
+    ``run_law``, ``LAWS`` and ``MUTANTS`` need); idempotent."""
+    importlib.import_module(".discovery", __name__).load_families()
 
 
 def __getattr__(name: str) -> Any:

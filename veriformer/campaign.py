@@ -16,7 +16,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from . import profiles
+from veriformer import profiles
 
 __all__ = ["CaseFailed", "Failure", "run_campaign"]
 

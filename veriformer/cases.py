@@ -16,18 +16,21 @@ __all__ = ["case_classes", "parse_case"]
 
 
 def case_classes() -> dict[str, type]:
-    """Every family's case dataclasses by name (``AttentionCase``, ``RopeCase``, ...)."""
-    from . import properties as props
+    """Every family's case dataclasses by name (``AttentionCase``, ``RopeCase``, ...): the dataclasses named
+    ``*Case`` defined in a ``strategies*`` module of a family folder (``veriformer.discovery``)."""
+    from veriformer.discovery import PROPERTIES, family_names
 
     out: dict[str, type] = {}
-    for m in sorted(pkgutil.iter_modules(props.__path__), key=lambda m: m.name):
-        if not m.name.endswith("strategies"):
-            continue
-        mod = importlib.import_module(f"{props.__name__}.{m.name}")
-        for name, obj in vars(mod).items():
-            if (isinstance(obj, type) and dataclasses.is_dataclass(obj) and name.endswith("Case")
-                    and obj.__module__ == mod.__name__):
-                out[name] = obj
+    for family in family_names():
+        pkg = importlib.import_module(f"{PROPERTIES}.{family}")
+        for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            if not m.name.startswith("strategies"):
+                continue
+            mod = importlib.import_module(f"{pkg.__name__}.{m.name}")
+            for name, obj in vars(mod).items():
+                if (isinstance(obj, type) and dataclasses.is_dataclass(obj) and name.endswith("Case")
+                        and obj.__module__ == mod.__name__):
+                    out[name] = obj
     return out
 
 

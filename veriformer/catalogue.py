@@ -1,7 +1,7 @@
 """``docs/catalogue.md``, generated from the registries: every op with its convention and source, every law with
 its source and the mutants it must kill, every mutant with what it breaks and what catches it.
 
-Regenerate with ``python -m veriformer.catalogue > docs/catalogue.md``; ``tests/test_catalogue_doc.py`` fails
+Regenerate with ``python -m veriformer.catalogue > docs/catalogue.md``; ``tests/core/test_catalogue_doc.py`` fails
 when the committed file is stale.
 """
 
@@ -20,9 +20,9 @@ def _cell(text: str) -> str:
 
 def render_catalogue() -> str:
     """The catalogue as Markdown (deterministic: sorted by name within each family)."""
-    from . import load_catalogue
-    from .ops import OPS
-    from .registry import LAWS, MUTANTS
+    from veriformer import load_catalogue
+    from veriformer.ops import OPS
+    from veriformer.registry import LAWS, MUTANTS
 
     load_catalogue()
     killers: dict[str, list[str]] = defaultdict(list)

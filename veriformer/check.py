@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .campaign import Failure, run_campaign
-from .cases import parse_case
-from .compare import DTYPES, OpVerdict, bits_lost, judge_against_baseline, measure, unit_roundoff
-from .ops import OpSpec, get_op
-from .profiles import active_profile, examples
-from .tolerances import Tolerance, tolerance
-from .torchio import nan_poisoned_allocations, no_tf32, round_to, to_numpy, to_torch, torch_dtype
+from veriformer.campaign import Failure, run_campaign
+from veriformer.cases import parse_case
+from veriformer.compare import DTYPES, OpVerdict, bits_lost, judge_against_baseline, measure, unit_roundoff
+from veriformer.ops import OpSpec, get_op
+from veriformer.profiles import active_profile, examples
+from veriformer.tolerances import Tolerance, tolerance
+from veriformer.torchio import nan_poisoned_allocations, no_tf32, round_to, to_numpy, to_torch, torch_dtype
 
 __all__ = ["CaseResult", "CheckResult", "check"]
 

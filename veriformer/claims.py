@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .tolerances import tolerance
+from veriformer.tolerances import tolerance
 
 __all__ = ["Agreement", "Bound", "ClaimResult", "Rate", "ZScore", "as_claims"]
 

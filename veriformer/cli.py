@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .jsonio import jsonable
+from veriformer.jsonio import jsonable
 
 __all__ = ["DTYPES", "DTYPE_ALIASES", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "UsageError",
            "case_classes", "case_type", "describe_op", "jsonable", "main", "parse_case"]
@@ -104,7 +104,7 @@ def _int(value: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from veriformer import __version__
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--traceback", action="store_true", help="print the full traceback of an internal error")
@@ -214,7 +214,7 @@ def _load_target(spec: str) -> Callable[..., Any]:
 def case_classes() -> dict[str, type]:
     """The case dataclasses of every family (``AttentionCase``, ``RopeCase``, ...), by name
     (:func:`veriformer.cases.case_classes`)."""
-    from .cases import case_classes as classes
+    from veriformer.cases import case_classes as classes
 
     return classes()
 
@@ -334,7 +334,7 @@ def _environment(device: str) -> dict[str, str]:
 
     import torch
 
-    from . import __version__
+    from veriformer import __version__
 
     return {"veriformer": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "device": device}
@@ -345,7 +345,10 @@ def _environment(device: str) -> dict[str, str]:
 
 def _cmd_list(a: argparse.Namespace) -> int:
     import veriformer
+    from veriformer import load_catalogue
     from veriformer.ops import OPS
+
+    load_catalogue()
 
     if a.op is not None:
         if a.op not in OPS:
@@ -370,7 +373,10 @@ def describe_op(name: str) -> str:
     """Op ``name``'s full convention as text: calling convention (layouts, keywords), features, options, outputs,
     wide outputs (states returned in float32 for float16/bfloat16 inputs), differentiable inputs, source, and
     its tolerance rows with their reasons."""
+    from veriformer import load_catalogue
     from veriformer.ops import OPS
+
+    load_catalogue()
     from veriformer.tolerances import TOLERANCES
 
     spec = OPS[name]
@@ -399,7 +405,11 @@ def case_type(op: str, features: frozenset[str] = frozenset(), dtype: str = "flo
     """The case class op ``op``'s strategy draws (``RopeCase`` for rope, ...): one case drawn, not run."""
     from hypothesis import Phase, find, settings
 
+    from veriformer import load_catalogue
     from veriformer.ops import OPS
+
+
+    load_catalogue()
 
     spec = OPS[op]
     strategy = spec.strategy(frozenset(features), dtype, dict(spec.options))
@@ -437,7 +447,10 @@ def _merge(parts: list[Any]) -> Any:
 
 def _cmd_check(a: argparse.Namespace) -> int:
     import veriformer
+    from veriformer import load_catalogue
     from veriformer.ops import OPS
+
+    load_catalogue()
 
     # everything validated before anything runs
     if a.op not in OPS:

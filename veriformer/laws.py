@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
-from .campaign import Failure, run_campaign
-from .claims import ClaimResult, as_claims
-from .profiles import examples
-from .registry import LAWS, MUTANTS, Law, Mutant, oracle_namespace
+from veriformer.campaign import Failure, run_campaign
+from veriformer.claims import ClaimResult, as_claims
+from veriformer.profiles import examples
+from veriformer.registry import LAWS, MUTANTS, Law, Mutant, oracle_namespace
 
 __all__ = ["LawResult", "MutantResult", "run_law", "run_mutant"]
 
@@ -115,7 +115,7 @@ class MutantResult:
 
 def _load_catalogue() -> None:
     """Register every family's laws and mutants (a name looked up before the catalogue was imported)."""
-    from . import load_catalogue
+    from veriformer import load_catalogue
 
     load_catalogue()
 
@@ -123,7 +123,7 @@ def _load_catalogue() -> None:
 def run_mutant(m: Mutant | str, *, profile: str = "ci", targets: list[str] | None = None) -> MutantResult:
     """Run mutant ``m`` against each of its ``caught_by`` targets (or ``targets``).  An op target with explicit
     ``cases`` (the wrong-answer mutants) catches the mutant only when every case fails in every dtype."""
-    from .check import check  # local: check imports the op registry
+    from veriformer.check import check  # local: check imports the op registry
 
     if isinstance(m, str) and m not in MUTANTS:
         _load_catalogue()

@@ -1,6 +1,6 @@
 """Op specifications: the calling convention a callable under test follows, how its inputs are drawn,
-its float64 gold answer (and VJP), and its naive torch baseline.  One module per family registers its
-ops (``op_attention``, ``op_rope``, ...); ``OPS`` holds them all.
+its float64 gold answer (and VJP), and its naive torch baseline.  Each family registers its ops
+(``properties/<family>/op*.py``); ``OPS`` holds them all once :func:`veriformer.load_catalogue` ran.
 
 An op with several outputs (e.g. ``(o, final_state)``) names them in ``outputs``; its ``gold`` returns a
 dict of those names (absent names are outputs the case does not ask for, which the candidate must return
@@ -17,7 +17,10 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["OPS", "OpSpec", "get_op", "max_or_zero", "register_op"]
+__all__ = ["OPS", "Alternatives", "OpSpec", "get_op", "max_or_zero", "register_op"]
+
+# what an op's ``alternatives`` returns: [(description, {output name: the gold answer under that convention})]
+Alternatives = list[tuple[str, dict[str, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,11 @@ def register_op(spec: OpSpec) -> OpSpec:
 
 
 def get_op(name: str) -> OpSpec:
-    """The op spec named ``name`` (ValueError lists the known ops)."""
+    """The op spec named ``name`` (ValueError lists the known ops); loads the catalogue on first use."""
+    if name not in OPS:
+        from veriformer import load_catalogue
+
+        load_catalogue()
     if name not in OPS:
         raise ValueError(f"argument 'op' must be one of {sorted(OPS)}; got {name!r}")
     return OPS[name]
@@ -89,10 +96,3 @@ def max_or_zero(x: Any) -> float:
     """``max(x)`` as a float, 0.0 for an empty array: the size of a conditioning bound when an input is empty."""
     arr = np.asarray(x)
     return float(arr.max()) if arr.size else 0.0
-
-
-import os  # noqa: E402
-
-from .discovery import import_family_modules  # noqa: E402
-
-import_family_modules(__package__, [os.path.dirname(__file__)], lambda n: n.startswith("op_"))

@@ -100,7 +100,7 @@ def mutant(name: str, *, family: str, caught_by: Iterable[str], replaces: str | 
 
 def oracle_namespace(overrides: dict[str, Callable[..., Any]] | None = None) -> SimpleNamespace:
     """``veriformer.reference`` as a namespace, with the named oracles replaced (for mutants)."""
-    from . import reference
+    from veriformer import reference
 
     ns = SimpleNamespace(**{n: getattr(reference, n) for n in reference.__all__})
     for n, f in (overrides or {}).items():

@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from .check import check
-from .implementations import IMPLEMENTATIONS
-from .jsonio import dumps, load
-from .laws import run_law, run_mutant
-from .registry import LAWS, MUTANTS
-from .tolerances import TOLERANCES
+from veriformer.check import check
+from veriformer.implementations import IMPLEMENTATIONS
+from veriformer.jsonio import dumps, load
+from veriformer.laws import run_law, run_mutant
+from veriformer.registry import LAWS, MUTANTS
+from veriformer.tolerances import TOLERANCES
 
 __all__ = ["REPORT_SWEEP_SIZES", "build_report", "load_report", "to_html", "to_markdown", "write_report"]
 
@@ -100,7 +100,7 @@ def _environment(device: str, profile: str, seed: int) -> dict[str, Any]:
     import mpmath
     import torch
 
-    from . import __version__
+    from veriformer import __version__
 
     dev = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else \
         (platform.processor() or platform.machine())
@@ -120,6 +120,9 @@ def build_report(*, device: str = "cpu", profile: str = "ci", seed: int = 0, pro
     ``laws`` / ``mutants`` (names) and ``implementations`` (:class:`~veriformer.implementations.Implementation`)
     select a subset of the catalogue (default: all registered); ``sweep_sizes`` maps op name -> sequence lengths
     of the error-vs-length sweep (default :data:`REPORT_SWEEP_SIZES`, else the op's own ``sweep_sizes``)."""
+    from veriformer import load_catalogue
+
+    load_catalogue()
     law_names = list(LAWS) if laws is None else list(laws)
     mutant_names = list(MUTANTS) if mutants is None else list(mutants)
     impls = list(IMPLEMENTATIONS if implementations is None else implementations)
@@ -189,7 +192,7 @@ def _compile_stats(device: str) -> Iterator[Any]:
     if not str(device).startswith("cuda"):
         yield None
         return
-    from .fast._triton_env import compile_stats
+    from veriformer.fast._triton.env import compile_stats
 
     with compile_stats() as st:
         yield st
@@ -204,7 +207,10 @@ def _length_sweep(impls: list[Any], device: str, profile: str, seed: int,
     ``sizes_override``).  Seeds: 3 per length up to :data:`SWEEP_LONG`, 1 above.  Rows: impl, op, dtype, size,
     passed, max abs, ratio, margin, baseline max abs, and ``allowed`` = rho * baseline max abs + floor, the
     allowed error at the worst element's scale.  ``on_done(name)`` is called after each implementation."""
-    from .ops import OPS
+    from veriformer import load_catalogue
+    from veriformer.ops import OPS
+
+    load_catalogue()
 
     rows: list[dict[str, Any]] = []
     for impl in impls:

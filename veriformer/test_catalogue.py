@@ -9,6 +9,8 @@ import veriformer
 from veriformer.implementations import IMPLEMENTATIONS
 from veriformer.profiles import active_profile
 
+veriformer.load_catalogue()
+
 
 @pytest.mark.parametrize("name", list(veriformer.LAWS))
 def test_law_holds(name: str) -> None:
