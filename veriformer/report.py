@@ -187,7 +187,7 @@ def _sweep_sizes(spec: Any, profile: str, override: dict[str, tuple[int, ...]] |
 
 @contextlib.contextmanager
 def _compile_stats(device: str) -> Iterator[Any]:
-    """Triton compile counts and times of the block on a CUDA device (fast._triton_env.compile_stats), else
+    """Triton compile counts and times of the block on a CUDA device (fast._triton.env.compile_stats), else
     None."""
     if not str(device).startswith("cuda"):
         yield None

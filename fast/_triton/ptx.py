@@ -7,7 +7,8 @@ interpreter off (``TRITON_INTERPRET=0``, e.g. in a subprocess), because it retur
 tests use it to catch compiled-mode-only errors and to assert instruction choices (tensor-core ``mma`` for bf16
 dots, no TF32 in float32 products, no ``cos.approx``, round-to-nearest bf16 stores).
 
-``compile_launch(launch)`` compiles one launch recorded by :func:`._triton_env.recorded_launches` with the
+``compile_launch(launch)`` compiles one launch recorded by
+:func:`veriformer.fast._triton.env.recorded_launches` with the
 specialisation Triton's JIT would give those very arguments (Triton's own ``native_specialize_impl``: integers
 equal to 1 become constants, integers and pointers divisible by 16 get ``tt.divisibility``), and
 ``resource_usage(compiled)`` reads what the binary needs per block (registers, stack, shared memory) with the
@@ -64,7 +65,8 @@ def compile_ptx(kernel: Any, types: Mapping[str, str], constexprs: Mapping[str, 
 
 
 def compile_launch(launch: Any, *, arch: int = 90) -> Any:
-    """Compile a recorded :class:`._triton_env.Launch` for ``sm_<arch>`` as Triton's JIT would for its arguments
+    """Compile a recorded :class:`veriformer.fast._triton.env.Launch` for ``sm_<arch>`` as Triton's JIT would for
+    its arguments
     (see the module docstring); returns Triton's ``CompiledKernel`` (``.asm["ptx"]``, ``.asm["cubin"]``,
     ``.metadata.shared``)."""
     from triton._C.libtriton import native_specialize_impl

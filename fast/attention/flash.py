@@ -40,7 +40,7 @@ Design (Dao 2023, FlashAttention-2):
   ``q k^T``), so at huge logits (|s| ~ 1e4) P differs from the forward's by ~ulp(s): float32 dK/dV are
   then up to ~20x the naive float32 error, inside the conditioned floor ``max|logit| * ulp(max|v|)``.
 
-Under the Triton CPU interpreter (selected automatically without CUDA, see :mod:`._triton_env`) the
+Under the Triton CPU interpreter (selected automatically without CUDA, see :mod:`veriformer.fast._triton.env`) the
 kernels run with ``EMULATE=True``: operands are upcast to float32 after loading and rounded to the input
 dtype's grid where the GPU would convert them (bf16 by an exact round-to-nearest-even bit trick, since
 the interpreter's own cast truncates), which reproduces the GPU arithmetic up to summation order.

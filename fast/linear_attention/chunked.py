@@ -57,10 +57,12 @@ a power of two >= 16 inside the kernels by masked loads (exact zeros, never stor
 float32 (as fla returns it; the input dtype for float32 inputs); ``initial_state`` may be the input dtype or
 float32.
 
-Under the Triton CPU interpreter (selected automatically without CUDA, :mod:`._triton_env`) the kernels run
+Under the Triton CPU interpreter (selected automatically without CUDA, :mod:`veriformer.fast._triton.env`) the
+kernels run
 with ``EMULATE=True`` (operands upcast after loading, rounded onto the dtype's grid before each dot; bf16
 rounding by an exact bit trick since the interpreter's cast truncates), which reproduces the GPU arithmetic
-up to summation order; the small helpers are then plain Python functions (see :func:`._triton_env.device_function`).
+up to summation order; the small helpers are then plain Python functions (see
+:func:`veriformer.fast._triton.env.device_function`).
 
 Sources: Qin et al. 2024 (Lightning Attention-2, arXiv 2401.04658, Algorithm 1 and 2); Yang et al. 2024 (Gated Linear
 Attention, chunkwise form); fla-org/flash-linear-attention ``fla/ops/simple_gla/chunk.py`` (layout, state

@@ -44,7 +44,8 @@ Design:
 * GPU launch defaults (a first guess, not tuned: no GPU was available when this was written): BLOCK_D = 16
   (8 for n > 16) rows, CHUNK = 64, 2-4 warps.
 
-Under the Triton CPU interpreter (selected automatically without CUDA, see :mod:`._triton_env`) the kernels
+Under the Triton CPU interpreter (selected automatically without CUDA, see :mod:`veriformer.fast._triton.env`) the
+kernels
 run with ``EMULATE=True``: loads are upcast to float32 at once (the interpreter holds bf16 as raw bits) and
 bf16 stores are rounded to nearest even by the exact bit trick of :mod:`.flash_attention`.  The interpreter
 re-patches ``triton.language`` on every call of a ``@jit`` function, so the time loops call none (helpers are

@@ -16,8 +16,20 @@ from veriformer.fast.rope import naive
 from veriformer.ops import OpSpec, register_op
 from veriformer.properties.rope import alternatives, regions
 from veriformer.properties.rope import strategies as strat
+from veriformer.tolerances import Tolerance, register_tolerance
 
 __all__ = ["ROPE"]
+
+register_tolerance(Tolerance("op.rope", rho=2.0, floor_ulps=2.0, reason=(
+    "One rotation per pair: two products and a sum per output (<= 1.5 ulp when the angle is exact), so the "
+    "floor is 2 ulp at the output, at the root-sum-square of its two summands x_a cos, x_b sin (which may "
+    "cancel) and, with condition 1, at their sum in the accumulator's precision (cos/sin rounded).  Judged "
+    "against the better of two same-dtype baselines: the usual one (HF transformers: angles n theta in "
+    "float32, which at position 1e6 is off by up to 0.06 rad, losing ~20 of float32's 24 bits) and a careful "
+    "one (angles and cos/sin in float64, cast once): a kernel as sloppy as the usual code fails where the "
+    "careful code is exact, instead of passing 'as good as the baseline'.")))
+register_tolerance(Tolerance("op.rope.grad", rho=2.0, floor_ulps=2.0, reason=(
+    "The VJP is the inverse rotation: as op.rope, with the floor at the two summands of each gradient element.")))
 
 
 def _rope_options(opts: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ def _vq_conditioning(case: VQCase, a: dict[str, np.ndarray],
                      cots: dict[str, np.ndarray] | None,
                      opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """As softmax attention at the quantised keys: L = max|logit| at each element's summands (and Cauchy-Schwarz summand
-    bounds for the gradients, see op_attention._attention_conditioning)."""
+    bounds for the gradients, see veriformer.properties.attention.op._attention_conditioning)."""
     _, k_hat = ref.vq_quantize(a["k"], a["codebook"])
 
     def rn(x: np.ndarray) -> float:

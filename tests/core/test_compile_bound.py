@@ -30,7 +30,7 @@ import os
 import pytest
 import torch
 
-# _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
+# fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON  # isort: skip
 
 from tests._helpers import compile_in_subprocess

@@ -108,3 +108,16 @@ def test_public_api_names_survive_the_move() -> None:
     assert torch_sdpa.__module__ == "veriformer.properties.attention.implementations"
     assert {"softmax_attention", "rope"} <= set(dir(fast.naive))
     assert veriformer.cases.AttentionCase is AttentionCase
+
+
+def test_every_package_is_declared_in_pyproject() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for layer, pkg in (("veriformer", "veriformer"), ("reference", "veriformer.reference"), ("fast", "veriformer.fast"),
+                       ("properties", "veriformer.properties")):
+        for init in (ROOT / layer).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / layer).parts
+            found.add(".".join((pkg, *rel)))
+    assert found == declared, f"missing: {sorted(found - declared)}, stale: {sorted(declared - found)}"

@@ -1,4 +1,4 @@
-"""Third-party rows (veriformer/impl_third_party.py): the adapters' mapping with our own torch kernels in the
+"""Third-party rows (properties/*/third_party.py): the adapters' mapping with our own torch kernels in the
 kernels' place (always run), and fla / mamba-ssm themselves where installed (skipped otherwise; the CUDA-only
 kernels are GPU-marked)."""
 
@@ -257,10 +257,10 @@ def test_fla_fused_recurrent_runs_here() -> None:
 
 def _require_mamba() -> None:
     """Skip unless mamba_ssm is installed (found, not imported: without its compiled extension it imports only
-    through impl_third_party's shim)."""
-    from veriformer.properties.ssm import third_party as impl_third_party
+    through the stand-in of properties/ssm/third_party.py)."""
+    from veriformer.properties.ssm import third_party as mamba_rows
 
-    if not impl_third_party.HAVE_MAMBA:
+    if not mamba_rows.HAVE_MAMBA:
         pytest.skip("mamba_ssm is not installed (docs/third_party.md)")
 
 

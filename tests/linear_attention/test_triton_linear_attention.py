@@ -1,4 +1,4 @@
-"""The Triton chunked linear attention (``fast/triton_linear_attention.py``) against the float64 oracles.
+"""The Triton chunked linear attention (``fast/linear_attention/chunked.py``) against the float64 oracles.
 
 Without CUDA the kernels run in Triton's CPU interpreter, at small shapes.  The catalogue already runs
 ``check()`` on the registered ``triton_chunk`` (chunk 16, the op strategy); here: other chunk sizes on
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-# _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
+# fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON, interpreting  # isort: skip
 
 from _helpers import compile_in_subprocess, load_benchmark

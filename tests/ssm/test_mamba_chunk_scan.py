@@ -1,4 +1,4 @@
-"""Op ``mamba_chunk_scan`` (mamba's ``mamba_chunk_scan_combined`` convention, veriformer/op_mamba_chunk_scan.py).
+"""Op ``mamba_chunk_scan`` (mamba's ``mamba_chunk_scan_combined`` convention, properties/ssm/op_chunk_scan.py).
 
 * The gold (``mamba_chunk_scan64``, built on ``reference.ssd_recurrence``) and its VJP (``reference.ssd_vjp`` and
   the chain rule) against an independent float64 torch implementation (the quadratic masked-attention form,
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-# _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
+# fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON  # isort: skip
 
 import veriformer

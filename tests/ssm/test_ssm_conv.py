@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-# _triton_env first: it selects the CPU interpreter, which must happen before triton is imported
+# fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON, interpreting  # isort: skip
 
 from _helpers import compile_in_subprocess, load_benchmark

@@ -1,4 +1,4 @@
-"""Gold VJPs of the state-space ops (reference/ssm_vjp.py): against torch float64 autograd of the naive baselines
+"""Gold VJPs of the state-space ops (reference/ssm/vjp.py): against torch float64 autograd of the naive baselines
 (mamba ssd_minimal_discrete, selective_scan_ref, the S4D kernel code), check(grad=True) of the baselines, the
 summand masses, and the errors for missing or malformed cotangents."""
 

@@ -1,4 +1,4 @@
-"""Triton selective scan (fast/triton_selective_scan.py): conformance through check(), outputs against the float64
+"""Triton selective scan (fast/ssm/scan.py): conformance through check(), outputs against the float64
 oracle (several chunks with a ragged last one, L = 1, several channel blocks), gradients of every input against
 float64 torch autograd of ``naive_ssm.selective_scan_ref``, mixed mamba-style dtypes, strided inputs, input errors,
 and a GPU-size run.  Shapes are tiny: without CUDA the kernels run in Triton's CPU interpreter."""

@@ -1,4 +1,4 @@
-"""Tests of the linear-time Transformer-VQ kernel (fast/vq_attention.py): conformance through check() with
+"""Tests of the linear-time Transformer-VQ kernel (fast/vq/linear_time.py): conformance through check() with
 gradients for several block sizes, equality with dense attention over k_hat (float64 oracle) at longer T
 than the strategy draws, causal and not, shared and per-head codebooks, ties and near-ties of the
 quantiser, unused codes with huge logits, the straight-through rule, bad inputs, and a GPU-size test."""
