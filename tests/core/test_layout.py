@@ -103,7 +103,9 @@ def test_public_api_names_survive_the_move() -> None:
     assert callable(fast.attention) and fast.attention.__name__ == "attention"
     from veriformer import reference as ref
 
-    importlib.import_module("veriformer.reference.selective_scan")  # the old module path of an oracle's name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        importlib.import_module("veriformer.reference.selective_scan")  # the old module path of an oracle's name
     assert callable(ref.selective_scan) and ref.selective_scan.__name__ == "selective_scan"
     assert torch_sdpa.__module__ == "veriformer.properties.attention.implementations"
     assert {"softmax_attention", "rope"} <= set(dir(fast.naive))
