@@ -13,6 +13,12 @@ The two are related by the fixed permutation P with ``(Px)_{2i} = x_i``, ``(Px)_
 ``half(x) = P^T interleaved(P x)``.  In the column convention ``rope(x, n) = R_n x`` with R_n
 orthogonal, ``R_m^T R_n = R_{n-m}`` (relativity).
 
+``scaling=`` (optional, every function): a frequency-scaling description such as ``{"type": "linear", "factor": 4}``
+(position interpolation), ``{"type": "ntk", "factor": k}``, ``"ntk_base"``, ``"ntk_fixed"``, ``{"type": "mixed",
+"factor": k, "gamma": g}`` or ``{"type": "dynamic", "factor": k, "original_max_position": L}``; the frequencies are
+then :func:`veriformer.reference.positions.scaled_frequencies` (formulas and sources there).  ``None`` (default)
+is plain RoPE, bit for bit as before.
+
 Sources: Su et al. 2021 (RoFormer, arXiv 2104.09864); Su kexue.fm/archives/8265; GPT-NeoX rotary_pct for partial
 rotation (frequencies use rotary_dim).
 """
@@ -38,6 +44,19 @@ __all__ = [
 ]
 
 LAYOUTS = ("half", "interleaved")
+
+
+def _check_scaling(func: str, scaling: Any, positions: np.ndarray) -> Any:
+    """Validate ``scaling``; a dynamic one without ``seq_len`` gets the positions' max + 1 frozen in (so the VJP,
+    which negates the positions, uses the forward's frequencies)."""
+    if scaling is None:
+        return None
+    from veriformer.reference.positions import validate_scaling
+
+    sc = validate_scaling(scaling, func)
+    if sc is not None and sc["type"] == "dynamic" and "seq_len" not in sc:
+        sc["seq_len"] = int(np.max(positions)) + 1 if positions.size else int(sc["original_max_position"])
+    return sc
 
 
 def _check_config(func: str, D: int, base: float, layout: str, rotary_dim: int | None) -> int:
@@ -70,9 +89,15 @@ def rope_layout_permutation(dim: int) -> np.ndarray:
 
 
 @oracle
-def rope_frequencies(rotary_dim: int, base: float = 10000.0, *, backend: Backend = F64) -> Any:
+def rope_frequencies(rotary_dim: int, base: float = 10000.0, *, scaling: Any = None, positions: Any = None,
+                     backend: Backend = F64) -> Any:
     """``theta_i = base^(-2i/rotary_dim)``, i = 0..rotary_dim/2-1, in backend precision (float64 result
-    for F64, mpf objects for MP)."""
+    for F64, mpf objects for MP); with ``scaling`` the scaled frequencies of
+    :func:`veriformer.reference.positions.scaled_frequencies` (``positions`` only for the dynamic type)."""
+    if scaling is not None:
+        from veriformer.reference.positions import scaled_frequencies
+
+        return scaled_frequencies(rotary_dim, base, scaling, positions=positions, backend=backend)
     xp = backend
     i = np.arange(rotary_dim // 2)
     if xp.is_float64:
@@ -81,20 +106,21 @@ def rope_frequencies(rotary_dim: int, base: float = 10000.0, *, backend: Backend
                                               dtype=object))
 
 
-def _angles(xp: Backend, positions: np.ndarray, rotary_dim: int, base: float) -> Any:
+def _angles(xp: Backend, positions: np.ndarray, rotary_dim: int, base: float, scaling: Any = None) -> Any:
     """[T, r/2] angles ``n * theta_i`` in backend precision (exact integer positions)."""
-    theta = rope_frequencies(rotary_dim, base, backend=xp)
+    theta = rope_frequencies(rotary_dim, base, scaling=scaling, positions=positions, backend=xp)
     return xp.asarray(positions.astype(np.float64))[:, None] * np.asarray(theta)[None, :]
 
 
 @oracle
 def rope(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = "half",
-         rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
+         rotary_dim: int | None = None, scaling: Any = None, backend: Backend = F64) -> np.ndarray:
     """Rotate x [..., T, D] by RoPE at integer ``positions`` [T]; returns float64 [..., T, D].
 
     ``y_a = x_a cos(n theta_i) - x_b sin(n theta_i)``, ``y_b = x_a sin(n theta_i) + x_b cos(n theta_i)``
     for each pair (a, b) of the layout; features ``>= rotary_dim`` are copied.  Angles are formed in the
-    backend's precision (float64 or mpmath), never rounded lower.  Source: see module docstring.
+    backend's precision (float64 or mpmath), never rounded lower.  ``scaling``: module docstring.
+    Source: see module docstring.
     """
     func = "rope"
     a = as_float64(x, func, "x")
@@ -104,8 +130,9 @@ def rope(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = 
     require(T >= 1, func, "x", "a non-empty sequence (T >= 1)", f"shape {a.shape}")
     r = _check_config(func, D, base, layout, rotary_dim)
     pos = as_positions(positions, T, func)
+    sc = _check_scaling(func, scaling, pos)
     xp = backend
-    ang = _angles(xp, pos, r, base)
+    ang = _angles(xp, pos, r, base, sc)
     cos, sin = xp.cos(ang), xp.sin(ang)
     ia, ib = rope_pairs(r, layout)
     xa, xb = xp.asarray(a[..., ia]), xp.asarray(a[..., ib])
@@ -116,17 +143,18 @@ def rope(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = 
 
 
 def rope_vjp(grad_y: Any, positions: Any = None, *, base: float = 10000.0, layout: str = "half",
-             rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
+             rotary_dim: int | None = None, scaling: Any = None, backend: Backend = F64) -> np.ndarray:
     """VJP of :func:`rope` with respect to x: ``R_n^T g = R_{-n} g`` (the inverse rotation), layout
-    [..., T, D].  Source: orthogonality of R_n (Su et al. 2021)."""
+    [..., T, D]; the same (scaled) frequencies as the forward.  Source: orthogonality of R_n (Su et al. 2021)."""
     T = np.shape(grad_y)[-2] if np.ndim(grad_y) >= 2 else 0
     pos = as_positions(positions, T, "rope_vjp")
-    return rope(grad_y, -pos, base=base, layout=layout, rotary_dim=rotary_dim, backend=backend)
+    sc = _check_scaling("rope_vjp", scaling, pos)
+    return rope(grad_y, -pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=sc, backend=backend)
 
 
 @oracle
 def rope_rotation_matrix(position: int, dim: int, *, base: float = 10000.0, layout: str = "half",
-                         rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
+                         rotary_dim: int | None = None, scaling: Any = None, backend: Backend = F64) -> np.ndarray:
     """The [dim, dim] orthogonal matrix R_n with ``rope(x, n) = R_n x`` (column convention).
 
     Block-diagonal 2x2 rotations ``[[cos, -sin], [sin, cos]]`` on each pair (a_i, b_i); identity on the
@@ -135,8 +163,9 @@ def rope_rotation_matrix(position: int, dim: int, *, base: float = 10000.0, layo
     func = "rope_rotation_matrix"
     require(isinstance(position, int | np.integer), func, "position", "an int", repr(position))
     r = _check_config(func, dim, base, layout, rotary_dim)
+    sc = _check_scaling(func, scaling, np.array([position]))
     xp = backend
-    ang = _angles(xp, np.array([position]), r, base)[0]
+    ang = _angles(xp, np.array([position]), r, base, sc)[0]
     cos, sin = xp.cos(ang), xp.sin(ang)
     R = xp.zeros((dim, dim))
     for t in range(r, dim):
@@ -149,7 +178,7 @@ def rope_rotation_matrix(position: int, dim: int, *, base: float = 10000.0, layo
 
 @oracle
 def rope_complex(x: Any, positions: Any = None, *, base: float = 10000.0, layout: str = "half",
-                 rotary_dim: int | None = None, backend: Backend = F64) -> np.ndarray:
+                 rotary_dim: int | None = None, scaling: Any = None, backend: Backend = F64) -> np.ndarray:
     """RoPE as complex multiplication: ``z_i = x_a + i x_b``, ``z_i <- z_i exp(i n theta_i)``, then back to
     the real pairs.  Layout [..., T, D] as :func:`rope`.  Source: Su et al. 2021 section 3.2."""
     func = "rope_complex"
@@ -159,9 +188,10 @@ def rope_complex(x: Any, positions: Any = None, *, base: float = 10000.0, layout
     T, D = a.shape[-2:]
     r = _check_config(func, D, base, layout, rotary_dim)
     pos = as_positions(positions, T, func)
+    sc = _check_scaling(func, scaling, pos)
     xp = backend
     ia, ib = rope_pairs(r, layout)
-    z = xp.complex(xp.asarray(a[..., ia]), xp.asarray(a[..., ib])) * xp.expi(_angles(xp, pos, r, base))
+    z = xp.complex(xp.asarray(a[..., ia]), xp.asarray(a[..., ib])) * xp.expi(_angles(xp, pos, r, base, sc))
     out = xp.asarray(a).copy()
     out[..., ia] = xp.real(z)
     out[..., ib] = xp.imag(z)
