@@ -30,6 +30,7 @@ __all__ = [
     "monarch_dense",
     "monarch_dft_factors",
     "monarch_matmul",
+    "monarch_matmul_vjp",
     "monarch_project",
     "monarch_shuffle",
     "monarch_slab_singular_values",
@@ -169,3 +170,36 @@ def monarch_dft_factors(k: int, l: int, *, backend: Backend = F64) -> tuple[np.n
     w1 = xp.expi(-two_pi * xp.asarray(ph1.astype(np.float64)) / n)  # [k, l, p]
     perm = monarch_shuffle(l, k)
     return xp.to_float64(w1), xp.to_float64(w2), perm
+
+
+@oracle
+def monarch_matmul_vjp(g: Any, x: Any, w1: Any, w2: Any, *, backend: Backend = F64) -> dict[str, np.ndarray]:
+    """Gradients of ``<g, monarch_matmul(x, w1, w2)>``: {"x": [..., k p], "w1": [k, q, p], "w2": [l, s, r]}.
+
+    Backward of the fast form: undo the output shuffle (``gv[.., l1, s1] = g[.., s1 l + l1]``), then
+    ``dw2[l1] = sum_batch gv[.., l1, :]^T v[.., l1, :]``, ``dv = gv w2``, undo the middle shuffle (dv [l, r] back to
+    du [k, q]), ``dw1[k1] = sum_batch du[.., k1, :]^T x[.., k1, :]``, ``dx = du w1``.  Multilinear with
+    non-negative structure: applied to |g|, |x|, |w1|, |w2| it returns the sums of |summands| of each gradient.
+    Source: Dao et al. 2022; fly ``BlockdiagButterflyMultiply.backward``.
+    """
+    f1, f2 = _factors(w1, w2, "monarch_matmul_vjp")
+    xa = as_float64(x, "monarch_matmul_vjp", "x", allow_complex=True)
+    k, q, p = f1.shape
+    l_, s, r = f2.shape
+    require(xa.ndim >= 1 and xa.shape[-1] == k * p, "monarch_matmul_vjp", "x",
+            f"of shape [..., k p] = [..., {k * p}]", f"shape {xa.shape}")
+    ga = as_float64(g, "monarch_matmul_vjp", "g", allow_complex=True)
+    require(ga.shape == (*xa.shape[:-1], l_ * s), "monarch_matmul_vjp", "g", f"of shape [..., l s] = [..., {l_ * s}]",
+            f"shape {ga.shape}")
+    xp = backend
+    xb = xp.asarray(xa.reshape(-1, k, p))
+    a1, a2 = xp.asarray(f1), xp.asarray(f2)
+    u = xp.matmul(a1[None], xb[..., None])[..., 0]  # [B, k, q]
+    v = np.swapaxes(u.reshape(-1, r, l_), 1, 2)  # [B, l, r]
+    gv = np.swapaxes(xp.asarray(ga.reshape(-1, s, l_)), 1, 2)  # [B, l, s]
+    dw2 = xp.sum(gv[..., :, None] * v[..., None, :], axis=0)  # [l, s, r]
+    dv = xp.matmul(gv[:, :, None, :], a2[None])[:, :, 0, :]  # [B, l, r]
+    du = np.swapaxes(dv, 1, 2).reshape(-1, k, q)  # [B, k, q]
+    dw1 = xp.sum(du[..., :, None] * xb[..., None, :], axis=0)  # [k, q, p]
+    dx = xp.matmul(du[:, :, None, :], a1[None])[:, :, 0, :].reshape(xa.shape)
+    return {"x": xp.to_float64(dx), "w1": xp.to_float64(dw1), "w2": xp.to_float64(dw2)}

@@ -162,3 +162,27 @@ def dft_certificate(ref: Any, kl: tuple[int, int] = st.sampled_from(((2, 2), (2,
     bound = 4 * U * (k + l_ + 4) * float(np.abs(x).sum())
     return Agreement(y, exact, "float64 Monarch DFT == mpmath", atol=bound, tolerance="law.certificate")
 
+
+
+@law("monarch.vjp", family="monarch", source=SRC + "; fly BlockdiagButterflyMultiply.backward")
+def vjp(ref: Any, case: MonarchCase = monarch_cases(), dseed: int = st.integers(0, 2**32 - 1)) -> list[Agreement]:
+    """The VJP of y = M(w1, w2) x: dx = g M (dense transpose), and <dw1, D1>, <dw2, D2> equal the central
+    differences of <g, y> along random D1, D2 (exact with h = 1: y is linear in each factor)."""
+    a = case.arrays()
+    x, w1, w2 = a["x"], a["w1"], a["w2"]
+    rng = np.random.default_rng(dseed)
+    g = rng.standard_normal((case.batch, case.n_out))
+    d = ref.monarch_matmul_vjp(g, x, w1, w2)
+    M = ref.monarch_dense(w1, w2)
+    D1, D2 = rng.standard_normal(w1.shape) * _amax(w1), rng.standard_normal(w2.shape) * _amax(w2)
+
+    def f(u1: np.ndarray, u2: np.ndarray) -> float:
+        return float(np.sum(g * ref.monarch_matmul(x, u1, u2)))
+
+    big = 4 * _amax(w1) * _amax(w2) * _amax(x) * case.k * case.p * case.batch * case.n_out * _amax(g)
+    t = 4 * (case.k + case.p + case.batch + case.n_out)
+    return [Agreement(d["x"], g @ M, "dx == g M", terms=t, scale=_amax(g) * _amax(M) * case.n_out),
+            Agreement(np.sum(d["w1"] * D1), (f(w1 + D1, w2) - f(w1 - D1, w2)) / 2, "<dw1, D> == difference",
+                      terms=t * case.n_in, scale=big),
+            Agreement(np.sum(d["w2"] * D2), (f(w1, w2 + D2) - f(w1, w2 - D2)) / 2, "<dw2, D> == difference",
+                      terms=t * case.n_in, scale=big)]

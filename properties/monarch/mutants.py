@@ -1,12 +1,17 @@
-"""Planted bugs in the Monarch oracles (each must be caught by the laws named)."""
+"""Planted bugs in Monarch: oracle mutants (laws must fail) and kernel mutants (check(op="monarch_matmul") must
+fail), plus the wrong answers at long token counts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import torch
 
 from veriformer import reference as ref
+from veriformer.fast.monarch import naive
+from veriformer.properties.monarch.strategies import MonarchMatmulCase
+from veriformer.properties.wrong_answers import LONG, wrong_answer_mutants
 from veriformer.registry import mutant
 
 
@@ -87,3 +92,56 @@ def dft_float32_twiddles(k: int, l: int, *, backend: Any = ref.F64) -> tuple[np.
     if backend.is_float64:
         w1, w2 = w1.astype(np.complex64).astype(np.complex128), w2.astype(np.complex64).astype(np.complex128)
     return w1, w2, perm
+
+
+@mutant("monarch.vjp_middle_unshuffled", family="monarch", replaces="monarch_matmul_vjp", caught_by=["monarch.vjp"])
+def vjp_middle_unshuffled(g: Any, x: Any, w1: Any, w2: Any, **kw: Any) -> dict[str, np.ndarray]:
+    """Backward that maps dv [l, r] to du [k, q] by a plain reshape (the middle shuffle not undone): dx and dw1
+    wrong, dw2 right."""
+    d = ref.monarch_matmul_vjp(g, x, w1, w2, **kw)
+    k, q, p = np.shape(w1)
+    l_, s, _r = np.shape(w2)
+    xa = np.asarray(x, np.float64)
+    xb = xa.reshape(-1, k, p)
+    ga = np.asarray(g, np.float64).reshape(-1, s, l_).transpose(0, 2, 1)
+    dv = np.einsum("bls,lsr->blr", ga, np.asarray(w2, np.float64))
+    du = dv.reshape(-1, k, q)
+    d["w1"] = np.einsum("bkq,bkp->kqp", du, xb)
+    d["x"] = np.einsum("bkq,kqp->bkp", du, np.asarray(w1, np.float64)).reshape(xa.shape)
+    return d
+
+
+# -- kernel mutants (torch callables under check(op="monarch_matmul")) ------------------------------------------
+
+
+@mutant("monarch.kernel_no_middle_shuffle", family="monarch", op="monarch_matmul", caught_by=["op:monarch_matmul"])
+def kernel_no_middle_shuffle(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """Two bmm without the middle permutation (u read as [l, r] directly): a plain product of two block
+    diagonals, not Monarch."""
+    k, _q, p = w1.shape
+    l_, s, r = w2.shape
+    u = torch.einsum("kqp,bkp->bkq", w1, x.reshape(-1, k, p)).reshape(-1, l_, r)
+    y = torch.einsum("lsr,blr->bsl", w2, u)
+    return y.reshape(*x.shape[:-1], s * l_)
+
+
+@mutant("monarch.kernel_output_unshuffled", family="monarch", op="monarch_matmul", caught_by=["op:monarch_matmul"])
+def kernel_output_unshuffled(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """Output stored block-major (index l1 s + s1) instead of fly's s1 l + l1 (the final rearrange forgotten)."""
+    l_, s, _r = w2.shape
+    y = naive.monarch_matmul(x, w1, w2)
+    return y.reshape(*y.shape[:-1], s, l_).transpose(-1, -2).reshape(y.shape)
+
+
+@mutant("monarch.kernel_w1_transposed_blocks", family="monarch", op="monarch_matmul", caught_by=["op:monarch_matmul"])
+def kernel_w1_transposed(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """R blocks applied as x W (in x out) instead of F.linear's W x, where the blocks are square."""
+    if w1.shape[1] != w1.shape[2]:
+        return naive.monarch_matmul(x, w1, w2) * 0.5
+    return naive.monarch_matmul(x, w1.transpose(-1, -2), w2)
+
+
+# -- wrong answers at long token counts (veriformer.properties.wrong_answers) -----------------------------------
+
+wrong_answer_mutants("monarch_matmul", family="monarch", seq_axis=-2,
+                     cases=[MonarchMatmulCase(B=1, T=n, k=4, q=4, p=4, l=4, s=4, seed=n) for n in LONG])

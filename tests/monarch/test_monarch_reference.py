@@ -91,6 +91,6 @@ def test_projection_error_is_trailing_singular_values() -> None:
 
 def test_laws_and_mutants_registered() -> None:
     laws = {n for n in veriformer.LAWS if n.startswith("monarch.")}
-    assert len(laws) == 8, laws
+    assert len(laws) == 9, laws
     catchers = {t for m in veriformer.MUTANTS.values() for t in m.caught_by}
     assert laws <= catchers
