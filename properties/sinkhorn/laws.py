@@ -232,3 +232,26 @@ def eps_to_infinity(ref: Any, case: SinkhornCase = sinkhorn_cases(max_n=8, max_B
     else:
         out.append(Bound(max(errs), 1e-9, "eps (P - a b^T) == first-order term (n = 1 or m = 1: both 0)"))
     return out
+
+
+@law("sinkhorn.hilbert_contraction", family="sinkhorn", kind="asymptotic",
+     source="Franklin & Lorenz 1989 (Linear Algebra Appl. 114/115); " + PC + " Theorem 4.2 and Remark 4.12")
+def hilbert_contraction(ref: Any, case: SinkhornCase = sinkhorn_cases(max_n=8, max_ratio=8, max_B=1)) -> Bound:
+    """Each sweep contracts the Hilbert projective distance to the fixed point: d_H(v^{l+1}, v*) <= lambda^2
+    d_H(v^l, v*), lambda = tanh(Delta / 4 eps), Delta = max_{ijkl} (C_ik + C_jl - C_il - C_jk), with
+    d_H(v, v') = max log(v/v') - min log(v/v') = (max(g - g') - min(g - g'))/eps; v* from a run to tolerance 1e-14.
+    Ratios are taken while d_H > 1e-9 (above the fixed point's rounding)."""
+    a = case.arrays()
+    C, am, bm, eps = a["C"], a["a"], a["b"], case.eps
+    _, _, gs, _ = ref.sinkhorn_log(C, am, bm, eps=eps, n_iters=5000, tol=1e-14, return_potentials=True)
+    d = []
+    for L in range(1, 7):
+        _, _, g, _ = ref.sinkhorn_log(C, am, bm, eps=eps, n_iters=L, return_potentials=True)
+        d.append(float(np.ptp(g - gs)) / eps)
+    C0 = C[0]
+    cross = C0[:, None, :, None] + C0[None, :, None, :] - C0[:, None, None, :] - C0[None, :, :, None]
+    lam2 = float(np.tanh(float(cross.max()) / (4 * eps)) ** 2)
+    d = np.array(d)
+    live = d[:-1] > 1e-9
+    ratios = np.where(live, d[1:] / np.where(live, d[:-1], 1.0), 0.0)
+    return Bound(ratios, lam2, "d_H(v^{l+1}, v*) / d_H(v^l, v*) <= tanh(Delta/4 eps)^2", slack=1e-6)

@@ -201,3 +201,25 @@ def kernel_log_lowp(C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, eps: f
         x = la - torch.logsumexp(M + y[..., None, :], dim=-1)
         y = lb - torch.logsumexp(M + x[..., :, None], dim=-2)
     return torch.exp(M + x[..., :, None] + y[..., None, :])
+
+
+@mutant("sinkhorn.log_damped_column_update", family="sinkhorn", replaces="sinkhorn_log",
+        caught_by=["sinkhorn.hilbert_contraction", "sinkhorn.marginals"])
+def damped(C: Any, a: Any, b: Any, *, eps: float, n_iters: int, return_potentials: bool = False,
+           **kw: Any) -> Any:
+    """The column update damped, g <- (g + g_new)/2 ("for stability"): each sweep contracts by at least 1/2, not
+    by tanh(Delta/4 eps)^2, and P^T 1 = b no longer holds after a sweep."""
+    Ca, am, bm = (np.asarray(x, np.float64) for x in (C, a, b))
+    g = np.zeros(bm.shape)
+    f = np.zeros(am.shape)
+    L = int(n_iters) if kw.get("tol") is None else min(int(n_iters), 3000)
+
+    def lse(x: np.ndarray, ax: int) -> np.ndarray:
+        m = x.max(ax, keepdims=True)
+        return np.squeeze(m + np.log(np.exp(x - m).sum(ax, keepdims=True)), ax)
+
+    for _ in range(L):
+        f = eps * np.log(am) - eps * lse((g[..., None, :] - Ca) / eps, -1)
+        g = 0.5 * g + 0.5 * (eps * np.log(bm) - eps * lse((f[..., :, None] - Ca) / eps, -2))
+    P = np.exp((f[..., :, None] + g[..., None, :] - Ca) / eps)
+    return (P, f, g, L) if return_potentials else P
