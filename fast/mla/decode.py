@@ -44,6 +44,7 @@ from veriformer.fast._triton.env import (
     pow2,
     require_kernel_device,
     require_triton,
+    small_launch,
     tl,
 )
 from veriformer.reference._validate import require
@@ -201,16 +202,19 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, *, head_dim_v: int, scal
             repr(num_splits))
     SPLIT = math.ceil(math.ceil(S / num_splits) / BLOCK_N) * BLOCK_N  # split boundaries on key tiles
     NSPLIT = math.ceil(S / SPLIT)
+    # small launches run the generic binary: coarse channel buckets (>= 64) so a campaign's head dims share binaries
+    lo = 64 if small_launch(q, kv_cache) else 16
+    BLOCK_DV, BLOCK_DR = pow2(DV, lo), pow2(DR, lo)
     emulate = interpreting()
     dot_prec = "ieee" if (q.dtype == torch.float32 or emulate) else "tf32"
     op = torch.empty((B, NSPLIT, ROWS, DV), device=q.device, dtype=torch.float32)
     lp = torch.empty((B, NSPLIT, ROWS), device=q.device, dtype=torch.float32)
     launch(_mla_split, (row_blocks, NSPLIT, B), q, kv_cache, op, lp, *q.stride(), kv_cache.stride(0),
            kv_cache.stride(1), kv_cache.stride(3), *op.stride(), T, H, S, ROWS, SPLIT, NSPLIT, DV, DR,
-           float(scale) * _LOG2E, CAUSAL=causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_DV=pow2(DV, 16),
-           BLOCK_DR=pow2(DR, 16), EMULATE=emulate, DOT_PREC=dot_prec)
+           float(scale) * _LOG2E, CAUSAL=causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_DV=BLOCK_DV,
+           BLOCK_DR=BLOCK_DR, EMULATE=emulate, DOT_PREC=dot_prec)
     o = torch.empty((B, T, H, DV), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, H, T), device=q.device, dtype=torch.float32)
     launch(_mla_merge, (row_blocks, B), op, lp, o, lse, *op.stride(), *o.stride(), T, H, ROWS, NSPLIT, DV,
-           BLOCK_M=BLOCK_M, BLOCK_DV=pow2(DV, 16), EMULATE=emulate)
+           BLOCK_M=BLOCK_M, BLOCK_DV=BLOCK_DV, EMULATE=emulate)
     return (o, lse) if return_lse else o

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from veriformer.claims import Agreement, Bound
-from veriformer.properties.streaming.strategies import SinkCase, StreamCase, sink_cases, stream_cases
+from veriformer.properties.streaming.strategies import SinkAttentionCase, StreamCase, sink_cases, stream_cases
 from veriformer.registry import law
 
 SRC = "Xiao et al. 2023 (StreamingLLM, arXiv 2309.17453, section 3.2); mit-han-lab/streaming-llm kv_cache.py"
@@ -118,7 +118,7 @@ def reassigned_differ(ref: Any,
 
 
 @law("streaming.sink_softmax_is_extra_zero_value_key", family="streaming", source=SINK_SRC)
-def sink_softmax(ref: Any, case: SinkCase = sink_cases()) -> list[Agreement]:
+def sink_softmax(ref: Any, case: SinkAttentionCase = sink_cases()) -> list[Agreement]:
     """Off-by-one attention with a sink logit z_h equals softmax attention over the keys plus one extra key of
     logit z_h and value 0 (an extra zero key with additive mask z_h), and equals FlashMLA's rescaling
     o / (1 + exp(z - lse)); its weights are softmax([x, z]) without the last entry (sum < 1)."""

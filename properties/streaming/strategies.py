@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["SinkCase", "StreamCase", "sink_cases", "stream_cases"]
+__all__ = ["SinkAttentionCase", "StreamCase", "sink_cases", "stream_cases"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def stream_cases(draw: Any, max_N: int = 14, evicts: bool | None = None, min_sin
 
 
 @dataclass(frozen=True)
-class SinkCase:
+class SinkAttentionCase:
     """Attention inputs q [B, H, T, D], k/v [B, Hkv, S, D] with one sink logit per head (``arrays()['sink']``)."""
 
     B: int
@@ -97,11 +97,11 @@ class SinkCase:
 
 
 @st.composite
-def sink_cases(draw: Any) -> SinkCase:
+def sink_cases(draw: Any) -> SinkAttentionCase:
     """Sink logits from 0 (Miller's softmax_1 up to the draw) to +-30 (a sink that takes all or nothing), logits
     up to ~100, causal rows with T > S (queries with no visible key) included."""
     Hkv = draw(st.sampled_from((1, 2)))
-    return SinkCase(B=draw(st.integers(1, 2)), H=Hkv * draw(st.sampled_from((1, 2))), Hkv=Hkv,
+    return SinkAttentionCase(B=draw(st.integers(1, 2)), H=Hkv * draw(st.sampled_from((1, 2))), Hkv=Hkv,
                     T=draw(st.integers(1, 6)), S=draw(st.integers(1, 9)), D=draw(st.sampled_from((1, 4, 16))),
                     causal=draw(st.booleans()), sink_amp=draw(st.sampled_from((0.0, 1.0, 30.0))),
                     amp=draw(st.sampled_from((1.0, 3.0, 10.0))), seed=draw(st.integers(0, 2**32 - 1)))
