@@ -89,9 +89,11 @@ def set_position_filter(ref: Any, case: SetCase = set_cases(),
     i, j = np.nonzero(np.arange(case.n)[:, None] * case.p == np.arange(case.p)[None, :] * case.n)
     a = case.arrays()
     _, W = ref.set_layer(a["X"], a["Z"], a["Y"], pos_sigma=sigma, return_weights=True, **_kw(case))
+    Psi = ref.set_nystrom_features(a["X"], a["Z"], alpha=case.alpha)
+    t = 16 * (case.n + case.p) + 16 * float(np.abs(Psi @ a["Y"].T).max()) / case.eps  # exponent rounding of T
     return [Bound(F, 1.0, "F <= 1"), Bound(-F, 0.0, "F >= 0"),
             Agreement(F[i, j], np.ones(i.size), "F == 1 where i/n == j/p", atol=0.0, tolerance="law.defined"),
-            Bound(W.sum(1), 1.0, "W 1 <= 1", slack=64 * U * (case.n + case.p)), Bound(-W, 0.0, "W >= 0")]
+            Bound(W.sum(1), 1.0, "W 1 <= 1", slack=t * U), Bound(-W, 0.0, "W >= 0")]
 
 
 @law("sinkhorn.set_mean_pooling_limit", family="sinkhorn", kind="asymptotic", source=SRC)
