@@ -23,13 +23,15 @@ def _stream(B: int, H: int, Hkv: int, N: int, D: int, seed: int) -> tuple[np.nda
 
 
 def test_paper_example_cache_positions() -> None:
-    """Xiao et al. 2023, section 3.2: with 4 sinks and 3 recent tokens, decoding token 8 uses the cache
-    [0, 1, 2, 3, 6, 7, 8] at positions 0..6."""
-    q, k, v = _stream(1, 1, 1, 9, 4, 0)
-    _, trace = ref.streaming_decode(q, k, v, sinks=4, recent=3, return_trace=True)
-    assert [int(i) for i in trace.ids[8]] == [0, 1, 2, 3, 6, 7, 8]
-    assert [int(p) for p in trace.positions[8]] == list(range(7))
-    assert [int(i) for i in ref.streaming_retained_ids(8, 4, 3)] == [0, 1, 2, 3, 6, 7, 8]
+    """Xiao et al. 2023, section 3.2: "if the current cache has tokens [0, 1, 2, 3, 6, 7, 8] and is in the process of
+    decoding the 9th token, the positions assigned are [0, 1, 2, 3, 4, 5, 6, 7]": 4 sinks, 4 recent (the new token
+    included), token 9 decoded with the cache [0, 1, 2, 3, 6, 7, 8, 9] at positions 0..7."""
+    q, k, v = _stream(1, 1, 1, 10, 4, 0)
+    _, trace = ref.streaming_decode(q, k, v, sinks=4, recent=4, return_trace=True)
+    assert [int(i) for i in trace.ids[9]] == [0, 1, 2, 3, 6, 7, 8, 9]
+    assert [int(i) for i in trace.ids[8]] == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert [int(p) for p in trace.positions[9]] == list(range(8))
+    assert [int(i) for i in ref.streaming_retained_ids(9, 4, 4)] == [0, 1, 2, 3, 6, 7, 8, 9]
 
 
 @pytest.mark.skipif(not HAVE_TRITON, reason="the optional dependency triton is not installed")
