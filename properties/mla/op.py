@@ -17,7 +17,7 @@ from veriformer import reference as ref
 from veriformer.fast.mla import naive
 from veriformer.ops import OpSpec, register_op
 from veriformer.properties.attention.op import attention_summand_scales
-from veriformer.properties.mla import regions
+from veriformer.properties.mla import alternatives, regions
 from veriformer.properties.mla import strategies as strat
 from veriformer.tolerances import Tolerance, register_tolerance
 
@@ -103,4 +103,5 @@ MLA_DECODE = register_op(OpSpec(
     nondiff_outputs=frozenset({"lse"}),
     regions=regions.MLA_REGIONS,
     corners=regions.mla_corners,
+    alternatives=alternatives.mla_alternatives,
 ))
