@@ -24,6 +24,12 @@ as float32 cos/sin of an exact argument (which the naive formula enjoys at theta
 exact in float32 for |n| < 2^24).  The float64 work is per (token, pair) and shared by all heads of q and k.
 Rotation arithmetic is float32; the result is rounded once to the input dtype.
 
+Scaling (``scaling=``, as :func:`veriformer.reference.rope`): the host computes the per-pair frequencies
+``theta'_i`` of the scheme in float64 (:func:`veriformer.reference.positions.scaled_frequencies`: PI, NTK, base
+conversion, fixed, mixed base, dynamic NTK) and hands the kernel ``theta'_i / (2 pi)``; the kernel is unchanged.
+Dynamic NTK reads the largest position (``positions.max() + offset + 1``, one host sync) unless the description
+carries ``seq_len``.
+
 Tiling: one program per (block of BLOCK_T tokens, batch index, group of heads); it computes the cos/sin
 tile [BLOCK_T, r/2] once and then streams the heads of q and then k of its group through it (loads
 upcast to float32, stores rounded to nearest even).  In place is safe: each element is read and written
@@ -52,7 +58,8 @@ from veriformer.fast._triton.env import (
     tl,
     triton,
 )
-from veriformer.reference._validate import require
+from veriformer.reference._validate import InputError, require
+from veriformer.reference.positions import scaled_frequencies, validate_scaling
 
 __all__ = ["rope", "rope_qk"]
 
@@ -124,15 +131,18 @@ if HAVE_TRITON:
                     INTERLEAVED, COPY_TAIL, BLOCK_TAIL, EMULATE)
 
 
-_TURNS: dict[tuple[int, float, str], torch.Tensor] = {}
+_TURNS: dict[tuple[Any, ...], torch.Tensor] = {}
 
 
-def _turns(r: int, base: float, device: torch.device) -> torch.Tensor:
-    """float64 ``theta_i / (2 pi)``, ``theta_i = base^(-2i/r)`` (the oracle's float64 formula), then
-    ``2 pi`` itself at index r/2; cached per (r, base, device)."""
-    key = (r, float(base), str(device))
+def _turns(r: int, base: float, device: torch.device, scaling: dict[str, Any] | None = None) -> torch.Tensor:
+    """float64 ``theta_i / (2 pi)``, ``theta_i = base^(-2i/r)`` (the oracle's float64 formula; with ``scaling``
+    the oracle's scaled frequencies), then ``2 pi`` itself at index r/2; cached per (r, base, scaling, device)."""
+    key = (r, float(base), str(device), None if scaling is None else tuple(sorted(scaling.items())))
     if key not in _TURNS:
-        theta = np.power(float(base), -2.0 * np.arange(r // 2) / r)
+        if scaling is None:
+            theta = np.power(float(base), -2.0 * np.arange(r // 2) / r)
+        else:
+            theta = scaled_frequencies(r, float(base), scaling)
         _TURNS[key] = torch.from_numpy(np.append(theta / (2 * math.pi), 2 * math.pi)).to(device)
     return _TURNS[key]
 
@@ -141,9 +151,10 @@ _pow2 = pow2
 
 
 class _Cfg:
-    def __init__(self, T: int, D: int, r: int, base: float, layout: str, offset: int, inplace: bool) -> None:
+    def __init__(self, T: int, D: int, r: int, base: float, layout: str, offset: int, inplace: bool,
+                 scaling: dict[str, Any] | None = None) -> None:
         self.T, self.D, self.r, self.base, self.layout, self.offset = T, D, r, base, layout, offset
-        self.inplace = inplace
+        self.inplace, self.scaling = inplace, scaling
 
 
 def _launch(q: torch.Tensor, k: torch.Tensor | None, qo: torch.Tensor, ko: torch.Tensor | None,
@@ -168,7 +179,7 @@ def _launch(q: torch.Tensor, k: torch.Tensor | None, qo: torch.Tensor, ko: torch
         spb, spt = (0, int(pos.stride(0))) if pos.dim() == 1 else (int(pos.stride(0)), int(pos.stride(1)))
     dtail = cfg.D - cfg.r
     grid = (triton.cdiv(T, block_t), B, triton.cdiv(HQ + HK, hpp))
-    launch(_rope_kernel, grid, q, k_, qo, ko_, pos_t, _turns(cfg.r, cfg.base, q.device),
+    launch(_rope_kernel, grid, q, k_, qo, ko_, pos_t, _turns(cfg.r, cfg.base, q.device, cfg.scaling),
            *q.stride(), *k_.stride(), *qo.stride(), *ko_.stride(), spb, spt, T, HQ, HK, half, cfg.r,
            dtail, int(cfg.offset), hpp,
            INTERLEAVED=cfg.layout == "interleaved", INVERSE=inverse, HAS_POS=pos is not None,
@@ -226,7 +237,8 @@ class _RopeQK(torch.autograd.Function):
 
 
 def _validate(func: str, tensors: list[tuple[str, torch.Tensor]], positions: torch.Tensor | None, base: float,
-              layout: str, rotary_dim: int | None, offset: int, inplace: bool) -> tuple[torch.Tensor | None, _Cfg]:
+              layout: str, rotary_dim: int | None, offset: int, inplace: bool,
+              scaling: Any = None) -> tuple[torch.Tensor | None, _Cfg]:
     require_triton(func)
     x0 = tensors[0][1]
     for name, t in tensors:
@@ -262,11 +274,18 @@ def _validate(func: str, tensors: list[tuple[str, torch.Tensor]], positions: tor
         require(tuple(positions.shape) in ((T,), (B, T)), func, "positions", f"of shape [T={T}] or [B={B}, T={T}]",
                 f"shape {tuple(positions.shape)}")
         pos = positions.to(device=x0.device, dtype=torch.int64)
-    return pos, _Cfg(T, D, r, float(base), layout, int(offset), inplace)
+    try:
+        sc = validate_scaling(scaling, func)
+    except InputError as e:
+        raise InputError(str(e)) from None
+    if sc is not None and sc["type"] == "dynamic" and "seq_len" not in sc:
+        top = int(pos.max()) if pos is not None else T - 1  # one host sync (dynamic NTK only)
+        sc["seq_len"] = max(top + int(offset) + 1, 1)
+    return pos, _Cfg(T, D, r, float(base), layout, int(offset), inplace, sc)
 
 
 def rope(x: torch.Tensor, positions: torch.Tensor | None = None, *, base: float = 10000.0, layout: str = "half",
-         rotary_dim: int | None = None, offset: int = 0, inplace: bool = False) -> torch.Tensor:
+         rotary_dim: int | None = None, offset: int = 0, inplace: bool = False, scaling: Any = None) -> torch.Tensor:
     """Rotate x [B, H, T, D] by RoPE at integer positions ``positions + offset`` (Triton kernel).
 
     ``y_a = x_a cos(n theta_i) - x_b sin(n theta_i)``, ``y_b = x_a sin(n theta_i) + x_b cos(n theta_i)``,
@@ -275,20 +294,23 @@ def rope(x: torch.Tensor, positions: torch.Tensor | None = None, *, base: float 
     ``positions``: int tensor [T] or [B, T] (default ``0..T-1``); ``offset`` is added (decoding).
     ``inplace=True`` writes into x and returns it.  Differentiable (the VJP is the inverse rotation).
     Angles: float64 turns reduced before the float32 cos/sin (module docstring).  x float16, bfloat16 or
-    float32, on CUDA (or the CPU under the Triton interpreter).
+    float32, on CUDA (or the CPU under the Triton interpreter).  ``scaling``: None or a frequency-scaling
+    description (``{"type": "linear"|"ntk"|"ntk_base"|"ntk_fixed"|"mixed"|"dynamic", "factor": k, ...}``, see
+    :mod:`veriformer.reference.positions`).
     Source: Su et al. 2021 (RoFormer); :func:`veriformer.reference.rope`.
     """
-    pos, cfg = _validate("rope", [("x", x)], positions, base, layout, rotary_dim, offset, inplace)
+    pos, cfg = _validate("rope", [("x", x)], positions, base, layout, rotary_dim, offset, inplace, scaling)
     return _Rope.apply(x, pos, cfg)
 
 
 def rope_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor | None = None, *, base: float = 10000.0,
             layout: str = "half", rotary_dim: int | None = None, offset: int = 0,
-            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+            inplace: bool = False, scaling: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     """RoPE of q [B, Hq, T, D] and k [B, Hk, T, D] at the same positions in one kernel launch (the cos/sin
     tile of a token block is computed once for all heads of both).  Formula, arguments and accuracy as
-    :func:`rope`; returns ``(q_rotated, k_rotated)`` (q and k themselves with ``inplace=True``).
+    :func:`rope` (``scaling`` included); returns ``(q_rotated, k_rotated)`` (q and k themselves with ``inplace=True``).
     Source: Su et al. 2021 (RoFormer).
     """
-    pos, cfg = _validate("rope_qk", [("q", q), ("k", k)], positions, base, layout, rotary_dim, offset, inplace)
+    pos, cfg = _validate("rope_qk", [("q", q), ("k", k)], positions, base, layout, rotary_dim, offset, inplace,
+                         scaling)
     return _RopeQK.apply(q, k, pos, cfg)

@@ -310,3 +310,35 @@ def mrope_count(segments: Any) -> np.ndarray:
             out.append(p)
             i += s[1] * s[2] * s[3]
     return np.concatenate(out, 0)
+
+
+# -- kernel mutants of op rope under scaling= (check(op="rope", scaling=...) must fail) ---------------------------
+
+_NTK = {"type": "ntk", "factor": 8.0}
+
+
+@mutant("positions.kernel_ignores_scaling", family="positions", op="rope", caught_by=["op:rope"], scaling=_NTK)
+def kernel_ignores_scaling(x: Any, positions: Any, *, base: float) -> Any:
+    """A kernel configured for NTK scaling that rotates with the plain frequencies."""
+    from veriformer.fast.rope import naive
+
+    return naive.rope_careful(x, positions, base=base)
+
+
+@mutant("positions.kernel_ntk_base_times_k", family="positions", op="rope", caught_by=["op:rope"], scaling=_NTK)
+def kernel_ntk_times_k(x: Any, positions: Any, *, base: float) -> Any:
+    """NTK implemented as ``base * k`` (exponent d/(d-2) dropped)."""
+    from veriformer.fast.rope import naive
+
+    return naive.rope_careful(x, positions, base=base, scaling={"type": "ntk_base", "factor": 8.0})
+
+
+@mutant("positions.kernel_dynamic_reads_length_not_positions", family="positions", op="rope", caught_by=["op:rope"],
+        scaling={"type": "dynamic", "factor": 4.0, "original_max_position": 8})
+def kernel_dynamic_length(x: Any, positions: Any, *, base: float) -> Any:
+    """Dynamic NTK with seq_len = T (the tensor length) instead of the largest position + 1 (wrong at decode
+    offsets)."""
+    from veriformer.fast.rope import naive
+
+    sc = {"type": "dynamic", "factor": 4.0, "original_max_position": 8, "seq_len": int(x.shape[-2])}
+    return naive.rope_careful(x, positions, base=base, scaling=sc)

@@ -1,7 +1,9 @@
 """Op ``rope``: ``fn(x, positions, *, base: float) -> y``.
 
 x [B, H, T, D] float, positions int64 [T]; the pairing is fixed per ``check()`` call by
-``layout="half"|"interleaved"`` and ``rotary_dim=``.  Semantics: :mod:`veriformer.reference.rope`.
+``layout="half"|"interleaved"`` and ``rotary_dim=``, the frequencies by ``scaling=`` (None, or a description such
+as ``{"type": "ntk", "factor": 8}``; the kernel under test is configured with the same scaling, e.g. through
+``functools.partial``).  Semantics: :mod:`veriformer.reference.rope`, :mod:`veriformer.reference.positions`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def _rope_options(opts: dict[str, Any]) -> None:
     if opts.get("layout") not in ref.LAYOUTS:
         raise ValueError(f"check(op='rope'): argument 'layout' must be one of {ref.LAYOUTS}; "
                          f"got {opts.get('layout')!r}")
+    try:
+        ref.validate_scaling(opts.get("scaling"), "check(op='rope')")
+    except ref.InputError as e:
+        raise ValueError(str(e)) from None
     rd = opts.get("rotary_dim")
     if rd is not None and not (isinstance(rd, int) and rd >= 2 and rd % 2 == 0 and rd <= 256):
         raise ValueError(f"check(op='rope'): argument 'rotary_dim' must be None or an even int in "
@@ -43,7 +49,8 @@ def _rope_options(opts: dict[str, Any]) -> None:
 
 
 def _rope_kwargs(case: strat.RopeCase, opts: dict[str, Any]) -> dict[str, Any]:
-    return {"base": case.base, "layout": opts["layout"], "rotary_dim": opts["rotary_dim"]}
+    return {"base": case.base, "layout": opts["layout"], "rotary_dim": opts["rotary_dim"],
+            "scaling": opts.get("scaling")}
 
 
 def _rope_conditioning(case: strat.RopeCase, a: dict[str, np.ndarray],
@@ -56,7 +63,8 @@ def _rope_conditioning(case: strat.RopeCase, a: dict[str, np.ndarray],
     opts = opts or {"layout": case.layout, "rotary_dim": case.rotary_dim}
     r = x.shape[-1] if opts["rotary_dim"] is None else opts["rotary_dim"]
     ia, ib = ref.rope_pairs(r, opts["layout"])
-    ang = a["positions"].astype(np.float64)[:, None] * ref.rope_frequencies(r, case.base)[None, :]
+    theta = ref.rope_frequencies(r, case.base, scaling=opts.get("scaling"), positions=a["positions"])
+    ang = a["positions"].astype(np.float64)[:, None] * theta[None, :]
     c, s_ = np.abs(np.cos(ang)), np.abs(np.sin(ang))
     xa, xb = np.abs(x[..., ia]), np.abs(x[..., ib])
     mass, rss = np.abs(x).copy(), np.abs(x).copy()
@@ -80,19 +88,20 @@ def _sweep(size: int, seed: int) -> strat.RopeCase:
 
 ROPE = register_op(OpSpec(
     name="rope",
-    convention="fn(x, positions, *, base) -> y; x [B,H,T,D], positions int64 [T]; layout/rotary_dim fixed "
-               "per check() call",
+    convention="fn(x, positions, *, base) -> y; x [B,H,T,D], positions int64 [T]; layout/rotary_dim/scaling "
+               "fixed per check() call",
     source="Su et al. 2021 (RoFormer, arXiv 2104.09864)",
     features=frozenset(),
-    options={"layout": "half", "rotary_dim": None},
+    options={"layout": "half", "rotary_dim": None, "scaling": None},
     strategy=lambda features, dtype, opts: strat.rope_cases(layout=opts["layout"],
                                                             rotary_dim=opts["rotary_dim"]),
     call=lambda fn, t, case, opts: fn(t["x"], t["positions"], base=case.base),
     gold=lambda case, a, opts: ref.rope(a["x"], a["positions"], **_rope_kwargs(case, opts)),
     gold_vjp=lambda case, a, g, opts: {"x": ref.rope_vjp(g["out"], a["positions"], **_rope_kwargs(case, opts))},
-    baseline=lambda opts: functools.partial(naive.rope, layout=opts["layout"], rotary_dim=opts["rotary_dim"]),
+    baseline=lambda opts: functools.partial(naive.rope, layout=opts["layout"], rotary_dim=opts["rotary_dim"],
+                                            scaling=opts.get("scaling")),
     careful_baseline=lambda opts: functools.partial(naive.rope_careful, layout=opts["layout"],
-                                                    rotary_dim=opts["rotary_dim"]),
+                                                    rotary_dim=opts["rotary_dim"], scaling=opts.get("scaling")),
     differentiable=("x",),
     size=lambda case: case.T,
     tolerance="op.rope",
