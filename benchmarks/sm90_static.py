@@ -38,6 +38,7 @@ from _roofline import fmt_table, main_of
 from veriformer import fast
 from veriformer.fast._triton.env import Launch, recorded_launches
 from veriformer.fast._triton.ptx import compile_launch, resource_usage
+from veriformer.fast.attention.flash import config_override
 
 BF16 = torch.bfloat16
 _REGS_PER_SM, _SMEM_PER_SM, _SMEM_RESERVED, _THREADS_PER_SM, _BLOCKS_PER_SM = 65536, 228 * 1024, 1024, 2048, 32
@@ -57,7 +58,7 @@ def _attention(D: int, tma: bool = False) -> Callable[[], None]:
     def run() -> None:
         q, k, v = (_rand(1, 2, 4096, D) for _ in range(3))
         cfg = {"TMA": 1} if tma else None
-        with fast.flash_attention.config_override(fwd=cfg, bwd=cfg):
+        with config_override(fwd=cfg, bwd=cfg):
             out = fast.attention(q, k, v, causal=True)
         _fwd_bwd(out, [q, k, v])
     return run

@@ -56,7 +56,7 @@ import math
 import numbers
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -67,12 +67,14 @@ from veriformer.fast._triton.env import (
     device_function,
     interpreting,
     launch,
+    length_bucket,
     pow2,
     require_kernel_device,
     require_triton,
     small_launch,
     tl,
     triton,
+    tuned_launch,
 )
 from veriformer.reference._validate import require
 
@@ -206,6 +208,8 @@ if HAVE_TRITON:
                   DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
         pid_m = tl.program_id(0)
+        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
+            pid_m = tl.num_programs(0) - 1 - pid_m
         pid_bh = tl.program_id(1)
         b = (pid_bh // H).to(tl.int64)
         h = (pid_bh % H).to(tl.int64)
@@ -406,6 +410,8 @@ if HAVE_TRITON:
                      DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
         pid_m = tl.program_id(0)
+        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
+            pid_m = tl.num_programs(0) - 1 - pid_m
         pid_bh = tl.program_id(1)
         b = (pid_bh // H).to(tl.int64)
         h = (pid_bh % H).to(tl.int64)
@@ -471,12 +477,18 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     if bd > 128 or dtype == torch.float32:
         # 8 warps from head dim 128 on (dK/dV at D = 128, float32: 7.6 KB spill per thread at 4 warps, 0.5 KB at 8)
         return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 8 if bd >= 128 else 4, "num_stages": 1}
-    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2, "TMA": 0}
+    if bd <= 64:
+        return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2, "TMA": 0}
+    # 3 stages: at 2 the same tiles spilled 40 bytes per thread (sm_90, D = 128, bf16, causal; Triton 3.9 ptxas),
+    # at 3 none (tests/attention/test_attention_autotune.py, deep profile)
+    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3, "TMA": 0}
 
 
 def _dq_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
-    """Block sizes and launch options of the dQ kernel: the dK/dV kernel's until a GPU sweep says otherwise."""
-    return _bwd_config(T, S, bd, dtype)
+    """Block sizes and launch options of the dQ kernel: 64 x 64 tiles, 2 stages (no spill at D = 128, sm_90)."""
+    if interpreting() or bd > 128 or dtype == torch.float32:
+        return _bwd_config(T, S, bd, dtype)
+    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2, "TMA": 0}
 
 
 _CONFIGS = {"fwd": _fwd_config, "bwd": _bwd_config, "dq": _dq_config}
@@ -548,6 +560,9 @@ def _strides(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(s) for s in t.stride())
 
 
+_Tiles = tuple[int, int, int, int]  # BLOCK_M, BLOCK_N, num_warps, num_stages
+
+
 class _Geometry:
     """Shapes, flags and launch constants shared by forward and backward."""
 
@@ -589,6 +604,41 @@ class _Geometry:
             cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
         return cfg
 
+    # Curated launch configurations for tuned_launch (timed only with VERIFORMER_AUTOTUNE=1 on launches that are
+    # not small; the first, the hand-set default of config(), runs otherwise): (BLOCK_M, BLOCK_N, warps, stages)
+    # around the defaults and the Triton tutorial's Hopper fused attention (python/tutorials/06-fused-attention.py;
+    # 32 x 128 tiles for dK/dV), kept only where they compile for sm_90 without a register spill at D = 128, bf16,
+    # causal (Triton 3.9 ptxas, measured by tests/attention/test_attention_autotune.py: spilling candidates were
+    # fwd 128x64/4w 276 B, 128x128/8w 4 B, 128x32/4w 28 B; dK/dV 32x128/4w 3396 B, 64x128/8w 188 B, 128x64/8w 968 B,
+    # 64x64/4w/3st 96 B; dQ 128x32/4w 112 B).  Head dims above 128 and float32 keep their one default.
+    _TUNE: ClassVar[dict[str, tuple[_Tiles, ...]]] = {
+        "fwd": ((64, 64, 4, 3), (64, 128, 4, 3)),
+        "bwd": ((32, 128, 8, 3), (32, 64, 4, 3), (32, 64, 8, 2)),
+        "dq": ((64, 64, 4, 3), (128, 64, 8, 2), (64, 32, 4, 3)),
+    }
+
+    def configs(self, kind: str, dtype: torch.dtype) -> list[dict[str, int]]:
+        """The launch configurations ``tuned_launch`` may choose from for ``kind`` ("fwd", "bwd" = dK/dV, "dq"):
+        :meth:`config` first, then the curated list, unless the launch is small, emulated (interpreter), overridden
+        (``config_override``, ``block_sizes=``), streams through TMA, or has head dims above 128 or float32 inputs:
+        then the one configuration."""
+        cfg = self.config(kind, dtype)
+        out = [cfg]
+        if self.small or self.emulate or self.blocks is not None or self.override.get(kind) or cfg.get("TMA"):
+            return out
+        if max(self.bd, self.bdv) > 128 or dtype == torch.float32:
+            return out
+        for bm, bn, warps, stages in self._TUNE[kind]:
+            c = {"BLOCK_M": bm, "BLOCK_N": bn, "num_warps": warps, "num_stages": stages}
+            if all({**o, "TMA": 0} != {**c, "TMA": 0} for o in out):
+                out.append(c)
+        return out
+
+    def tune_key(self, kind: str, dtype: torch.dtype) -> tuple[Any, ...]:
+        """What the best tiles depend on: kernel, dtype, padded head dims, masking, GQA, the length buckets."""
+        return (kind, str(dtype), self.bd, self.bdv, self.causal, self.has_window, self.group > 1,
+                length_bucket(self.T), length_bucket(self.S))
+
     def flags(self) -> dict[str, Any]:
         return {"CAUSAL": self.causal, "WINDOW": self.has_window, "BLOCK_D": self.bd, "BLOCK_DV": self.bdv,
                 "EMULATE": self.emulate, "DOT_PREC": self.dot_prec}
@@ -598,7 +648,14 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
              g: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
     o = torch.empty((g.B, g.H, g.T, g.DV), dtype=q.dtype, device=q.device)
     lse2 = torch.empty((g.B, g.H, g.T), dtype=torch.float32, device=q.device)
-    cfg = dict(g.config("fwd", q.dtype))
+    configs = g.configs("fwd", q.dtype)
+    if len(configs) > 1:  # pointer loads; tuned_launch keeps the first unless autotuning is on
+        tuned_launch(_attn_fwd, lambda c: (triton.cdiv(g.T, c["BLOCK_M"]), g.B * g.H), _no_tma(configs),
+                     g.tune_key("fwd", q.dtype), q, k, v, o, lse2, *_strides(q), *_strides(k), *_strides(v),
+                     *_strides(o), g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks,
+                     **g.flags(), TMA=False)
+        return o, lse2
+    cfg = dict(configs[0])
     kk, vv = k, v
     if cfg.pop("TMA", 0):
         kk, vv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))
@@ -607,6 +664,11 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
            g.H, g.group, g.T, g.S, g.D, g.DV, g.scale * _LOG2E, g.window, g.sinks, **g.flags(), **cfg,
            TMA=kk is not k)
     return o, lse2
+
+
+def _no_tma(configs: list[dict[str, int]]) -> list[dict[str, int]]:
+    """Configurations for ``tuned_launch``: launch options and tiles only (the tuned path loads through pointers)."""
+    return [{k: v for k, v in c.items() if k != "TMA"} for c in configs]
 
 
 def _tma_ok(t: torch.Tensor) -> bool:
@@ -639,7 +701,18 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
     dk = torch.empty_like(k, memory_format=torch.contiguous_format)
     dv = torch.empty_like(v, memory_format=torch.contiguous_format)
     common = (g.scale * _LOG2E, g.scale, g.window, g.sinks)
-    cfg = dict(g.config("bwd", q.dtype))
+    configs, dq_configs = g.configs("bwd", q.dtype), g.configs("dq", q.dtype)
+    if len(configs) > 1 and len(dq_configs) > 1:
+        tuned_launch(_attn_bwd_dkdv, lambda c: (triton.cdiv(g.S, c["BLOCK_N"]), g.B * g.HKV), _no_tma(configs),
+                     g.tune_key("bwd", q.dtype), q, k, v, do, lse2, delta, dk, dv, *_strides(q), *_strides(k),
+                     *_strides(v), *_strides(do), *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D,
+                     g.DV, *common, **g.flags(), TMA=False)
+        tuned_launch(_attn_bwd_dq, lambda c: (triton.cdiv(g.T, c["BLOCK_M"]), g.B * g.H), _no_tma(dq_configs),
+                     g.tune_key("dq", q.dtype), q, k, v, do, lse2, delta, dq, *_strides(q), *_strides(k),
+                     *_strides(v), *_strides(do), *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common,
+                     **g.flags(), TMA=False)
+        return dq, dk, dv
+    cfg = dict(configs[0])
     ins: tuple[Any, ...] = (q, k, v, do)
     if cfg.pop("TMA", 0):  # Q/dO tiles of BLOCK_M rows, K/V tiles of BLOCK_N rows
         qd = _descriptors((q, do), cfg["BLOCK_M"], (g.bd, g.bdv))
@@ -650,7 +723,7 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
            *ins, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
            *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg,
            TMA=ins[0] is not q)
-    cfg = dict(g.config("dq", q.dtype))
+    cfg = dict(dq_configs[0])
     kv = (k, v)
     if cfg.pop("TMA", 0):  # K/V tiles of BLOCK_N rows (its own q and dO tiles: pointer loads)
         kv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))

@@ -428,9 +428,8 @@ print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma"
                     reason="slow (~30 s of compilation): runs under VERIFORMER_PROFILE=deep")
 def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
     """benchmarks/sm90_static.py records the launches every wrapper makes on a GPU (forward and backward, benchmark
-    shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers (Triton's own ptxas log)
-    except the flash dK/dV kernel's known ~44 bytes at 255 registers (left to the GPU sweep, which tries smaller
-    query tiles), every block fits on an SM, and the looped tile-product kernels (flash attention, VQ, SSD chunk
+    shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers (Triton's own ptxas log;
+    the flash dK/dV kernel's 40-44 bytes at 2 stages are gone at 3), every block fits on an SM, and the looped tile-product kernels (flash attention, VQ, SSD chunk
     kernels, linear-attention state kernels) use wgmma with cp.async-pipelined loads."""
     import json
 
@@ -438,7 +437,7 @@ def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
     rows = json.loads(out.split("ROWS", 1)[1])
     assert {r["family"] for r in rows} >= {"attention", "rope", "linear_attention", "vq_attention", "selective_scan",
                                            "ssd", "s4d"}
-    limit = {"_attn_bwd_dkdv": 64}
+    limit: dict[str, int] = {}
     bad = [r for r in rows if not 0 <= r["spill"] <= limit.get(r["kernel"], 0) or not r["blocks"]]
     assert not bad, bad
     looped = {"_attn_fwd", "_attn_bwd_dkdv", "_attn_bwd_dq", "_vq_fwd", "_vq_bwd_dq", "_vq_quantize",
