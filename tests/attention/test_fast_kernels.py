@@ -428,9 +428,10 @@ print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma"
                     reason="slow (~30 s of compilation): runs under VERIFORMER_PROFILE=deep")
 def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
     """benchmarks/sm90_static.py records the launches every wrapper makes on a GPU (forward and backward, benchmark
-    shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers (Triton's own ptxas log;
-    the flash dK/dV kernel's 40-44 bytes at 2 stages are gone at 3), every block fits on an SM, and the looped tile-product kernels (flash attention, VQ, SSD chunk
-    kernels, linear-attention state kernels) use wgmma with cp.async-pipelined loads."""
+    shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers (Triton's own ptxas
+    log; the flash dK/dV kernel's 40-44 bytes at 2 stages are gone at 3), every block fits on an SM, and the
+    looped tile-product kernels (flash attention, VQ, SSD chunk kernels, linear-attention state kernels) use
+    wgmma with cp.async-pipelined loads."""
     import json
 
     out = compile_in_subprocess(_STATIC_SCRIPT)
