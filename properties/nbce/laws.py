@@ -131,7 +131,7 @@ def beta_limits(ref: Any, case: NbceCase = nbce_cases(), beta: float = st.sample
 
 
 @law("nbce.stickiness", family=FAMILY, source=f"{CODE} (commit 1a4c178 '添加转移概率': entropy[k] -= eta)")
-def stickiness(ref: Any, case: NbceCase = nbce_cases(), previous: int = st.integers(0, 63),
+def stickiness(ref: Any, case: NbceCase = nbce_cases(min_n=2), previous: int = st.integers(0, 63),
                eta: float = st.sampled_from((0.0, 0.1, 0.5, 5.0))) -> list[Any]:
     """Stickiness: lowering the previous choice's entropy by eta means the choice moves away from the previous
     context only to a context with ``H_k <= H_prev - eta`` (strictly lower, or equal with a lower index: argmin

@@ -32,10 +32,10 @@ class NbceCase:
 
 
 @st.composite
-def nbce_cases(draw: Any, max_n: int = 6, max_V: int = 40) -> NbceCase:
-    """NBCE cases: n in [1, max_n] contexts (n = 1 drawn often), vocabularies of 1..max_V tokens, logit scales from
-    near-uniform (0.1) to near-one-hot (30), shifts up to 1e4."""
-    return NbceCase(n=draw(st.one_of(st.just(1), st.integers(1, max_n))),
+def nbce_cases(draw: Any, max_n: int = 6, max_V: int = 40, min_n: int = 1) -> NbceCase:
+    """NBCE cases: n in [min_n, max_n] contexts (n = min_n drawn often), vocabularies of 1..max_V tokens, logit
+    scales from near-uniform (0.1) to near-one-hot (30), shifts up to 1e4."""
+    return NbceCase(n=draw(st.one_of(st.just(min_n), st.integers(min_n, max_n))),
                     V=draw(st.one_of(st.just(2), st.integers(1, max_V))),
                     amp=draw(st.sampled_from((0.1, 1.0, 3.0, 30.0))),
                     shift=draw(st.sampled_from((0.0, -7.0, 1e4))),
