@@ -19,10 +19,11 @@ import pytest
 import torch
 from _helpers import ROOT
 
-SCRIPTS = ["attention", "linear_attention", "ssm", "selective_scan", "vq_attention", "rope", "ssm_conv"]
+SCRIPTS = ["attention", "linear_attention", "ssm", "selective_scan", "vq_attention", "rope", "ssm_conv", "mla",
+           "monarch"]
 OURS = {"attention": "triton_flash (ours)", "linear_attention": "triton chunk (ours)", "ssm": "triton_ssd (ours)",
         "selective_scan": "triton_selective_scan (ours)", "vq_attention": "(ours)", "rope": "triton rope_qk (ours)",
-        "ssm_conv": "fft_conv (ours)"}
+        "ssm_conv": "fft_conv (ours)", "mla": "triton mla_decode (ours)", "monarch": "triton monarch (ours)"}
 
 
 def _session(tmp_path: Path, *args: str, timeout: float) -> tuple[int, str, str]:
