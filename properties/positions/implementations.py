@@ -1,12 +1,14 @@
 """Implementations of op ``rope`` under its ``scaling=`` option that the report and the catalogue check: the careful
 torch baseline and (with Triton) ``triton_rope`` for NTK, mixed base (ntk_patch.py's k = 12, gamma = 0.75),
-position interpolation and dynamic NTK."""
+position interpolation and dynamic NTK; and op ``rerope_attention``: the naive torch two-pass code and the Triton
+kernel."""
 
 from __future__ import annotations
 
 import functools
 
 from veriformer.fast._triton.env import HAVE_TRITON
+from veriformer.fast.positions import naive as pnaive
 from veriformer.fast.rope import naive
 from veriformer.implementations import Implementation, register_implementation
 
@@ -32,3 +34,14 @@ if HAVE_TRITON:
             f"triton_rope[half, scaling={_label}]", "rope", functools.partial(_rope, layout="half", scaling=_sc),
             grad=True, triton=True, options={"layout": "half", "scaling": _sc},
             note="Triton RoPE fed the float64 scaled frequencies; CPU interpreter without CUDA"))
+
+register_implementation(Implementation(
+    "naive_torch_rerope", "rerope_attention", pnaive.rerope_attention, grad=False,
+    note="bojone/rerope's two-pass code in plain torch (float32 softmax)"))
+if HAVE_TRITON:
+    from veriformer.fast.positions.rerope import rerope_attention as _rerope
+
+    register_implementation(Implementation(
+        "triton_rerope", "rerope_attention", _rerope, grad=False, triton=True,
+        note="Triton forward: rotated operands by the Triton RoPE kernel, two score tiles merged by the window mask "
+             "in an online softmax; CPU interpreter without CUDA"))

@@ -342,3 +342,42 @@ def kernel_dynamic_length(x: Any, positions: Any, *, base: float) -> Any:
 
     sc = {"type": "dynamic", "factor": 4.0, "original_max_position": 8, "seq_len": int(x.shape[-2])}
     return naive.rope_careful(x, positions, base=base, scaling=sc)
+
+
+# -- kernel mutants of op rerope_attention -------------------------------------------------------------------------
+
+
+@mutant("positions.kernel_rerope_window_off_by_one", family="positions", op="rerope_attention",
+        caught_by=["op:rerope_attention"])
+def kernel_rerope_window(q: Any, k: Any, v: Any, window: int, *, leak: float, base: float) -> Any:
+    """The window shrunk by one (``|i - j| < w - 1``): the diagonal i - j = w - 1 rectified."""
+    from veriformer.fast.positions import naive as pnaive
+
+    if window == 0:
+        return pnaive.rerope_attention(q, k, v, window, leak=2.0 if leak == 1.0 else 1.0, base=base)
+    return pnaive.rerope_attention(q, k, v, window - 1, leak=leak, base=base)
+
+
+@mutant("positions.kernel_rerope_plain_rope", family="positions", op="rerope_attention",
+        caught_by=["op:rerope_attention"])
+def kernel_rerope_plain(q: Any, k: Any, v: Any, window: int, *, leak: float, base: float) -> Any:
+    """Plain RoPE attention (the rectification forgotten)."""
+    from veriformer.fast.positions import naive as pnaive
+
+    return pnaive.rerope_attention(q, k, v, window, leak=1.0 if leak != 1.0 else 2.0, base=base)
+
+
+def _wrong_answer_cases() -> list[Any]:
+    from veriformer.properties.positions.strategies import ReropeCase
+    from veriformer.properties.wrong_answers import LONG
+
+    return [ReropeCase(T=4, S=n, D=16, window=n // 4, leak=16.0, H=1, seed=n) for n in LONG]
+
+
+def _register_wrong_answers() -> None:
+    from veriformer.properties.wrong_answers import wrong_answer_mutants
+
+    wrong_answer_mutants("rerope_attention", family="positions", seq_axis=-2, cases=_wrong_answer_cases())
+
+
+_register_wrong_answers()

@@ -20,6 +20,7 @@ __all__ = [
     "RopeScalingCase",
     "SegmentsCase",
     "rerope_cases",
+    "rerope_op_cases",
     "rope2d_cases",
     "scaling_cases",
     "scaling_descriptions",
@@ -158,3 +159,16 @@ def segments_cases(draw: Any) -> SegmentsCase:
         else:
             segs.append(("image", draw(st.integers(1, 5)), draw(st.integers(1, 5))))
     return SegmentsCase(tuple(segs))
+
+
+@st.composite
+def rerope_op_cases(draw: Any, max_S: int = 48) -> ReropeCase:
+    """Cases of op ``rerope_attention``: leaks that a table/linear-scaling kernel supports (ReRoPE, RoPE, integer
+    Leaky k), windows 0, 1, inside, at and beyond the sequence; T = 1 decodes included."""
+    S = draw(st.integers(1, max_S))
+    T = draw(st.one_of(st.just(1), st.just(S), st.integers(1, S)))
+    return ReropeCase(T=T, S=S, D=2 * draw(st.sampled_from((1, 2, 4, 8, 16, 32))),
+                      window=draw(st.one_of(st.sampled_from((0, 1, S - 1, S, S + 5)), st.integers(0, max_S))),
+                      leak=draw(st.sampled_from((math.inf, 1.0, 2.0, 16.0))),
+                      base=draw(st.sampled_from((10000.0, 10.0, 500000.0))), B=draw(st.integers(1, 2)),
+                      H=draw(st.integers(1, 3)), seed=draw(st.integers(0, 2**32 - 1)))

@@ -1,0 +1,78 @@
+"""Op ``rerope_attention``: ``fn(q, k, v, window, *, leak, base) -> o``.
+
+q [B, H, T, D], k/v [B, H, S, D], o [B, H, T, D]; causal, queries end-aligned (query t at position S - T + t, keys at
+0..S-1); scores ``a_ij = q_i^T R_{-P_ij} k_j`` with the rectified relative position ``P_ij`` of (Leaky) ReRoPE
+(``leak = math.inf``: ReRoPE; 1: RoPE; integer k > 1: Leaky), rotate-half pairing, scale ``1/sqrt(D)``.  Forward only
+(no gradients).  Semantics: :func:`veriformer.reference.rerope_attention`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from veriformer import reference as ref
+from veriformer.fast.positions import naive
+from veriformer.ops import OpSpec, register_op
+from veriformer.properties.positions import regions
+from veriformer.properties.positions import strategies as strat
+from veriformer.tolerances import Tolerance, register_tolerance
+
+__all__ = ["REROPE_ATTENTION"]
+
+register_tolerance(Tolerance("op.rerope_attention", rho=2.0, floor_ulps=4.0, reason=(
+    "As op.softmax_attention: rho = 2 over the naive two-pass torch code in the same dtype (bojone/rerope's, with a "
+    "float32 softmax), plus 4 ulp at each output, 4 ulp at sigma_i = sqrt(sum_j p_ij^2 v_jd^2) and 4 ulp x L at "
+    "s_i = sum_j p_ij |v_jd| in the accumulator's precision (L = max |scaled score|): a score rounded once moves its "
+    "weight by u L.  The rotated operands carry the RoPE angle error of op.rope, which the baseline shares.")))
+register_tolerance(Tolerance("op.rerope_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
+    "Forward-only op (no differentiable inputs): the row exists because check() builds one per op; as "
+    "op.softmax_attention.grad if gradients are added.")))
+
+
+def _kw(case: strat.ReropeCase) -> dict[str, Any]:
+    return {"leak": case.leak, "base": case.base}
+
+
+def _conditioning(case: strat.ReropeCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray] | None,
+                  opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
+    """L = max |scaled score| over the visible pairs; per output element the summands p_ij v_jd: their sum of
+    magnitudes and root-sum-square."""
+    s = ref.rerope_scores(a["q"], a["k"], case.window, **_kw(case)) / math.sqrt(case.D)
+    fin = np.isfinite(s)
+    L = float(np.abs(s[fin]).max()) if fin.any() else 0.0
+    m = np.max(s, axis=-1, keepdims=True)
+    e = np.where(fin, np.exp(np.where(fin, s - m, 0.0)), 0.0)
+    p = e / e.sum(-1, keepdims=True)
+    return {"out": (L, p @ np.abs(a["v"]), np.sqrt((p * p) @ (a["v"] ** 2)))}
+
+
+def _sweep(size: int, seed: int) -> strat.ReropeCase:
+    """Causal prefill at head dim 64 with the repository's window 512 and leak 16 (window size/4 below 2048)."""
+    return strat.ReropeCase(T=size, S=size, D=64, window=min(512, max(1, size // 4)), leak=16.0, seed=seed)
+
+
+REROPE_ATTENTION = register_op(OpSpec(
+    name="rerope_attention",
+    convention="fn(q, k, v, window, *, leak, base) -> o; q [B,H,T,D], k/v [B,H,S,D], causal, queries end-aligned, "
+               "rotate-half pairing, scale 1/sqrt(D); leak = math.inf (ReRoPE), 1 (RoPE) or an integer k (Leaky)",
+    source="Su kexue.fm/archives/9708; bojone/rerope rerope_patch.py, leaky_rerope_patch.py",
+    features=frozenset(),
+    options={},
+    strategy=lambda features, dtype, opts: strat.rerope_op_cases(),
+    call=lambda fn, t, case, opts: fn(t["q"], t["k"], t["v"], case.window, **_kw(case)),
+    gold=lambda case, a, opts: ref.rerope_attention(a["q"], a["k"], a["v"], case.window, **_kw(case)),
+    gold_vjp=lambda case, a, g, opts: {},
+    baseline=lambda opts: functools.partial(naive.rerope_attention),
+    differentiable=(),
+    size=lambda case: case.S,
+    tolerance="op.rerope_attention",
+    conditioning=_conditioning,
+    sweep=_sweep,
+    sweep_sizes=(64, 256, 1024),
+    regions=regions.REROPE_REGIONS,
+    corners=regions.rerope_corners,
+))

@@ -1,0 +1,27 @@
+"""Edge regions of op ``rerope_attention``'s input space and the corner cases that reach them in every campaign
+(see ``veriformer.properties.regions``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from veriformer.properties.positions.strategies import ReropeCase
+from veriformer.properties.regions import Regions, needs
+
+__all__ = ["REROPE_REGIONS", "rerope_corners"]
+
+REROPE_REGIONS = Regions({
+    "T=1 (decode)": (needs(), lambda c: c.T == 1),
+    "window 0 (every pair rectified)": (needs(), lambda c: c.window == 0),
+    "window >= S (plain RoPE)": (needs(), lambda c: c.window >= c.S),
+    "seam inside the sequence": (needs(), lambda c: 0 < c.window < c.S),
+    "Leaky (finite k > 1)": (needs(), lambda c: math.isfinite(c.leak) and c.leak > 1),
+    "S >= 256": (needs(), lambda c: c.S >= 256),
+})
+
+
+def rerope_corners(features: frozenset[str], dtype: str, opts: dict[str, Any]) -> list[ReropeCase]:
+    return [ReropeCase(T=1, S=300, D=64, window=64, leak=16.0, seed=501),
+            ReropeCase(T=40, S=300, D=32, window=128, leak=math.inf, seed=502),
+            ReropeCase(T=17, S=17, D=8, window=0, leak=2.0, seed=503)]
