@@ -10,6 +10,8 @@ import torch
 
 from veriformer import reference as ref
 from veriformer.fast.softmax_alternatives import naive
+from veriformer.properties.softmax_alternatives.strategies import ProbMapCase
+from veriformer.properties.wrong_answers import LONG, wrong_answer_mutants
 from veriformer.registry import mutant
 
 FAMILY = "softmax_alternatives"
@@ -268,3 +270,12 @@ def kernel_grad_through_max(z: torch.Tensor) -> torch.Tensor:
     entry."""
     y = z - z.max(dim=-1, keepdim=True).values
     return naive.sparsemax(y)
+
+
+# -- wrong answers at vocabulary-size lengths (veriformer.properties.wrong_answers) ------------------------------
+# amp 1e-3: about a third of the 1K-16K scores are in the support, spread over the whole axis, so a truncated
+# output differs from the true one in every case
+
+for _op in ("sparsemax", "entmax15"):
+    wrong_answer_mutants(_op, family=FAMILY, seq_axis=-1,
+                         cases=[ProbMapCase(lead=1, rows=2, n=n, amp=1e-3, seed=n) for n in LONG])

@@ -32,6 +32,11 @@ class ProbMapCase:
     ties: str = "none"
     seed: int = 0
 
+    @property
+    def L(self) -> int:
+        """The length of the mapped axis (what ``veriformer.properties.wrong_answers`` reads as the sequence length)."""
+        return self.n
+
     def arrays(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
         g = rng.standard_normal((self.lead, self.rows, self.n))
