@@ -69,7 +69,8 @@ def naive_bayes_n(logp_contexts: Any, logp_uncond: Any) -> np.ndarray:
 
 @mutant(L + "select_max_entropy", family=FAMILY, replaces="nbce_select", caught_by=[L + "min_entropy_selects_lowest"])
 def select_max_entropy(logp_contexts: Any, previous: int | None = None, eta: float = 0.1) -> int:
-    """argmax of the entropy (the least confident context, as the code's first version's sign suggests)."""
+    """argmax of the entropy: the least confident context.  (The code's first version takes the argmax of
+    sum p clip(log p) = -H, i.e. the same argmin of H; reading that sum as H flips the choice.)"""
     h = ref.nbce_entropy(logp_contexts)
     if previous is not None:
         h[previous] -= eta
