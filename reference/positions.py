@@ -578,16 +578,18 @@ class BaseBound:
     evaluations: int
 
 
-def _slope_bound(b: float, m: np.ndarray, d: int) -> np.ndarray:
-    """``G(b, m) = m sum_i theta_i (2i/d) >= |d B_{m,theta} / d ln b|``; nonincreasing in b."""
-    i = np.arange(d // 2)
-    return m * float(np.sum(np.power(b, -2.0 * i / d) * (2.0 * i / d)))
-
-
 def _exclusion_step(b: float, L: int, d: int, dtype: str, chunk: int) -> tuple[int, float, float]:
-    """At base b: (first violating m or -1, min B over the m evaluated, the largest safe step in ln b over which
-    every base stays infeasible).  B(b', m) <= B(b, m) + G(b, m) ln(b'/b) < 0 for b' in [b, b e^{delta/G}) when
-    B(b, m) = -delta (mean value theorem; G bounds |dB/d ln b| for every b' >= b)."""
+    """At base b: (the first violating m or -1, min B over the m evaluated, the largest step in u = ln b over which
+    every base stays infeasible).  With ``c_i = (2i/d) m theta_i``, ``B' = dB/du = sum_i c_i sin(m theta_i)`` and
+    ``|B''| <= M2 = sum_i c_i^2 + sum_i (2i/d) c_i`` for every b' >= b (c_i decreases in b), so
+    ``B(b e^D, m) <= B + B' D + M2 D^2 / 2 < 0`` for ``D < (-B' + sqrt(B'^2 - 2 M2 B)) / M2`` when ``B < 0``
+    (Taylor with the remainder bounded); the best such D over the violating m of the first violating chunk."""
+    i = np.arange(d // 2)
+    w = 2.0 * i / d
+    th = np.power(float(b), -w)
+    # rounding of the evaluated float64 sum; float32 is the criterion as evaluated (a search of the float32
+    # criterion, not a certificate)
+    slack = 4 * d * 2.0**-52 if dtype == "float64" else 0.0
     start, size, low = 0, 1024, np.inf
     while start < L:
         m = np.arange(start, min(L, start + max(1, min(size, chunk))))
@@ -595,10 +597,12 @@ def _exclusion_step(b: float, L: int, d: int, dtype: str, chunk: int) -> tuple[i
         low = min(low, float(f.min()))
         neg = np.flatnonzero(f < 0)
         if neg.size:
-            # rounding of the evaluated float64 sum; float32 is the criterion as evaluated (no slack: a search of
-            # the float32 criterion, not a certificate)
-            slack = 4 * d * 2.0**-52 if dtype == "float64" else 0.0
-            gain = np.maximum(-f[neg] - slack, 0.0) / _slope_bound(b, m[neg].astype(np.float64), d)
+            a = m[neg].astype(np.float64)[:, None] * th[None, :]
+            c = w * a
+            fp = (np.sin(a) * c).sum(1)
+            M2 = (c * c).sum(1) + (w * c).sum(1)
+            fv = np.minimum(f[neg] + slack, 0.0)
+            gain = (-fp + np.sqrt(fp * fp - 2 * M2 * fv)) / np.where(M2 > 0, M2, 1.0)
             return int(m[neg[0]]), low, float(min(0.5, 0.999 * gain.max()))
         start += m.size
         size *= 2
@@ -612,10 +616,10 @@ def rope_base_lower_bound(L: int, d: int = 128, *, method: str = "exclusion", le
     The feasible set is not monotone in b and has narrow windows (at L = 1000: [4207, 4331) then feasible again
     only from 6019), so bisection is invalid and a coarse grid can jump over a window.
 
-    * ``method="exclusion"`` (default): scan upward from ``start`` (default 2) in ln b; at an infeasible b
-      with ``B_{m,theta} = -delta`` every ``b' in [b, b e^{delta/G})`` is infeasible too, where
-      ``G = m sum_i theta_i 2i/d`` bounds ``|dB/d ln b|`` for all ``b' >= b``; the scan jumps by the best such
-      step among the violating m of the first violating chunk, at least ``rel_step``.  The result is the first
+    * ``method="exclusion"`` (default): scan upward from ``start`` (default 2) in u = ln b; at an infeasible b a
+      violating m stays violating over ``[b, b e^D)`` by Taylor's theorem with the second derivative bounded
+      (``_exclusion_step``); the scan jumps by the best such D among the violating m of the first violating
+      chunk, at least ``rel_step``.  The result is the first
       feasible base met: no base below it is feasible except in windows narrower than ``rel_step`` (relative),
       up to the rounding of the evaluated sums.
     * ``method="grid"``: the nested coarse-to-fine grid of the spec (level 1 ``B linspace(0,1,11)[1:]``,
