@@ -150,6 +150,22 @@ if HAVE_TRITON:
         tl.store(LSE + (b * H + h) * T + t, lse, mask=row_ok)
 
 
+def _config(dtype: torch.dtype, rows: int, block_dv: int) -> dict[str, int]:
+    """Tiles and launch options of the split kernel (compiled for sm_90 with ``fast._triton.ptx`` but not timed: no
+    GPU in the session that wrote them).  The float32 accumulator of BLOCK_M rows x BLOCK_DV channels lives in
+    registers, so wide value heads (d_c = 512) take 8 warps and at most 32 rows; float32 inputs take short key tiles
+    (their tiles are twice as large in shared memory)."""
+    if interpreting():
+        return {"BLOCK_M": 16 if rows <= 16 else 64, "BLOCK_N": 32}
+    wide = block_dv >= 256
+    if dtype == torch.float32:
+        return {"BLOCK_M": 16 if rows <= 16 else 32, "BLOCK_N": 16, "num_warps": 8 if wide else 4, "num_stages": 1}
+    if wide:  # sm_90, d_c = 512, bf16: 32 rows x 8 warps compile without spills (mma.sync); 64 rows use wgmma but
+        # spill 388 bytes a thread (Triton 3.9 ptxas): untimed, so the spill-free tile is the default
+        return {"BLOCK_M": 16 if rows <= 16 else 32, "BLOCK_N": 32, "num_warps": 8, "num_stages": 2}
+    return {"BLOCK_M": 16 if rows <= 16 else 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
+
+
 def _default_splits(B: int, row_blocks: int, S: int, block_n: int) -> int:
     """Enough splits to give ~2 programs per SM of an H100/H200 (132 SMs), each split at least 4 key tiles."""
     max_splits = max(1, math.ceil(S / (4 * block_n)))
@@ -158,8 +174,8 @@ def _default_splits(B: int, row_blocks: int, S: int, block_n: int) -> int:
 
 
 def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, *, head_dim_v: int, scale: float, causal: bool = True,
-               return_lse: bool = True, num_splits: int | None = None,
-               block_sizes: tuple[int, int] | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+               return_lse: bool = True, num_splits: int | None = None, block_sizes: tuple[int, int] | None = None,
+               launch_config: dict[str, int] | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Split-KV MLA decode (Triton): ``o[b, t, h] = sum_j softmax_j(scale q[b, t, h] . kv[b, j]) kv[b, j, :dv]``.
 
     q [B, T, H, D], kv_cache [B, S, 1, D] (float16, bfloat16 or float32, same dtype), ``head_dim_v`` = dv <= D
@@ -194,7 +210,14 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, *, head_dim_v: int, scal
     require_kernel_device(q, func, "q")
     DV, DR = int(head_dim_v), D - int(head_dim_v)
     ROWS = T * H
-    BLOCK_M, BLOCK_N = block_sizes or (16 if ROWS <= 16 else 64, 32 if interpreting() else 64)
+    cfg = _config(q.dtype, ROWS, pow2(DV, 16))
+    if launch_config:
+        cfg.update(launch_config)
+    BLOCK_M, BLOCK_N = block_sizes or (cfg.pop("BLOCK_M"), cfg.pop("BLOCK_N"))
+    cfg.pop("BLOCK_M", None)
+    cfg.pop("BLOCK_N", None)
+    if interpreting():
+        cfg = {}
     row_blocks = math.ceil(ROWS / BLOCK_M)
     if num_splits is None:
         num_splits = _default_splits(B, row_blocks, S, BLOCK_N)
@@ -212,9 +235,10 @@ def mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, *, head_dim_v: int, scal
     launch(_mla_split, (row_blocks, NSPLIT, B), q, kv_cache, op, lp, *q.stride(), kv_cache.stride(0),
            kv_cache.stride(1), kv_cache.stride(3), *op.stride(), T, H, S, ROWS, SPLIT, NSPLIT, DV, DR,
            float(scale) * _LOG2E, CAUSAL=causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_DV=BLOCK_DV,
-           BLOCK_DR=BLOCK_DR, EMULATE=emulate, DOT_PREC=dot_prec)
+           BLOCK_DR=BLOCK_DR, EMULATE=emulate, DOT_PREC=dot_prec, **cfg)
     o = torch.empty((B, T, H, DV), device=q.device, dtype=q.dtype)
     lse = torch.empty((B, H, T), device=q.device, dtype=torch.float32)
-    launch(_mla_merge, (row_blocks, B), op, lp, o, lse, *op.stride(), *o.stride(), T, H, ROWS, NSPLIT, DV,
-           BLOCK_M=BLOCK_M, BLOCK_DV=BLOCK_DV, EMULATE=emulate)
+    merge_m = 16  # 16 rows x BLOCK_DV float32 accumulators: no spills at d_c = 512 with 4 warps
+    launch(_mla_merge, (math.ceil(ROWS / merge_m), B), op, lp, o, lse, *op.stride(), *o.stride(), T, H, ROWS, NSPLIT,
+           DV, BLOCK_M=merge_m, BLOCK_DV=BLOCK_DV, EMULATE=emulate)
     return (o, lse) if return_lse else o

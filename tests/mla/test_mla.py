@@ -128,3 +128,34 @@ def test_benchmark_smoke() -> None:
 def test_kernel_gpu_sizes(S: int) -> None:
     q, kv = _inputs(4, 1, 128, S, 512, 64, torch.bfloat16, seed=S)
     _compare(q, kv, 512, 192**-0.5)
+
+
+_COMPILE_SCRIPT = r"""
+import torch
+from veriformer.fast._triton.env import recorded_launches
+from veriformer.fast._triton.ptx import compile_launch, resource_usage
+from veriformer.fast.mla.decode import mla_decode
+out = []
+for dt in (torch.bfloat16, torch.float32):
+    q, kv = torch.zeros(4, 1, 128, 576, dtype=dt), torch.zeros(4, 8192, 1, 576, dtype=dt)
+    with recorded_launches() as rec:
+        mla_decode(q, kv, head_dim_v=512, scale=192 ** -0.5)
+    for launch in rec:
+        c = compile_launch(launch)
+        u = resource_usage(c)
+        out.append(f"{launch.kernel.fn.__name__}:{str(dt)[6:]}:spill={u['spill']}:mma={u['mma']}:"
+                   f"tf32={int('tf32' in c.asm['ptx'])}")
+print(" ".join(out))
+"""
+
+
+@needs_triton
+def test_kernel_compiles_for_sm90_without_spills() -> None:
+    """Compiled for sm_90 with the interpreter off (no GPU needed): at DeepSeek-V2 widths (H 128, d_c 512, d_r 64) the
+    bf16 split kernel uses tensor cores and spills nothing, the merge spills nothing, float32 never uses TF32."""
+    from _helpers import compile_in_subprocess
+
+    got = dict(x.rsplit(":spill=", 1) for x in compile_in_subprocess(_COMPILE_SCRIPT).split()[-4:])
+    assert got["_mla_split:bfloat16"].startswith("0:mma=mma") or got["_mla_split:bfloat16"].startswith("0:mma=wgmma")
+    assert got["_mla_merge:bfloat16"].startswith("0:")
+    assert got["_mla_split:float32"].endswith("tf32=0") and got["_mla_merge:float32"].startswith("0:")
