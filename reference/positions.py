@@ -17,7 +17,12 @@ Scaling (``scaling=`` description, a dict with key ``"type"``; Su kexue.fm/archi
   (post 9706; the post names the exponent b); g = 1 is "ntk_fixed", g = 0 is PI;
 * ``{"type": "dynamic", "factor": k, "original_max_position": L[, "seq_len": s]}``: HF transformers' dynamic
   NTK, ``b' = b (k s / L - (k - 1))^(r/(r-2))`` with ``s = max(seq_len, L)`` and ``seq_len`` the largest
-  position + 1 when not given.
+  position + 1 when not given;
+* ``{"type": "yarn", "factor": k, "original_max_position": L[, "beta_fast": 32, "beta_slow": 1, "truncate":
+  True]}``: YaRN's frequencies (Peng et al. 2023, arXiv:2309.00071; HF ``_compute_yarn_parameters``): pair i keeps
+  ``theta_i`` below the correction dim of beta_fast rotations, takes ``theta_i / k`` above that of beta_slow, and
+  blends linearly between; YaRN's attention factor (``0.1 ln k + 1`` on cos and sin in HF) is not part of the
+  rotation: :func:`yarn_attention_factor`.
 
 Sources are named on each function.  Numpy/mpmath only (layer rule).
 """
@@ -59,13 +64,16 @@ __all__ = [
     "rope_tv_positions",
     "scaled_frequencies",
     "validate_scaling",
+    "yarn_attention_factor",
+    "yarn_ramp",
 ]
 
-SCALING_TYPES = ("linear", "ntk", "ntk_base", "ntk_fixed", "mixed", "dynamic")
+SCALING_TYPES = ("linear", "ntk", "ntk_base", "ntk_fixed", "mixed", "dynamic", "yarn")
 _KEYS = {"linear": {"factor"}, "ntk": {"factor", "original_max_position"},
          "ntk_base": {"factor", "original_max_position"}, "ntk_fixed": {"factor", "original_max_position"},
          "mixed": {"factor", "gamma", "original_max_position"},
-         "dynamic": {"factor", "original_max_position", "seq_len"}}
+         "dynamic": {"factor", "original_max_position", "seq_len"},
+         "yarn": {"factor", "original_max_position", "beta_fast", "beta_slow", "truncate"}}
 
 
 # -- scaling ---------------------------------------------------------------------------------------------------------
@@ -87,7 +95,16 @@ def validate_scaling(scaling: Any, func: str, arg: str = "scaling") -> dict[str,
         g = scaling.get("gamma")
         require(isinstance(g, int | float | np.floating) and not isinstance(g, bool) and 0 <= g <= 1, func,
                 f"{arg}['gamma']", "a number in [0, 1]", repr(g))
-    if t == "dynamic" or "original_max_position" in scaling:
+    if t == "yarn":
+        for key, default in (("beta_fast", 32), ("beta_slow", 1)):
+            v = scaling.get(key, default)
+            require(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and v > 0,
+                    func, f"{arg}['{key}']", "a number > 0", repr(v))
+        require(scaling.get("beta_fast", 32) > scaling.get("beta_slow", 1), func, f"{arg}['beta_fast']",
+                "greater than beta_slow", repr(scaling.get("beta_fast", 32)))
+        require(isinstance(scaling.get("truncate", True), bool), func, f"{arg}['truncate']", "a bool",
+                repr(scaling.get("truncate")))
+    if t in ("dynamic", "yarn") or "original_max_position" in scaling:
         L = scaling.get("original_max_position")
         require(isinstance(L, int | np.integer) and not isinstance(L, bool) and L >= 1, func,
                 f"{arg}['original_max_position']", "an int >= 1", repr(L))
@@ -115,6 +132,38 @@ def mixed_base_factors(factor: float, gamma: float, half: int) -> np.ndarray:
     m = np.arange(1, half + 1)
     a = math.log(factor) / half**gamma
     return np.exp(a * (_pow0(m, gamma) - _pow0(m - 1, gamma)))
+
+
+def yarn_ramp(rotary_dim: int, base: float, scaling: dict[str, Any]) -> np.ndarray:
+    """YaRN's per-pair interpolation weight gamma_i in [0, 1] (0: keep theta_i, 1: theta_i / k):
+    ``clamp((i - lo) / (hi - lo), 0, 1)`` with ``lo, hi`` the correction dims ``r ln(L / (2 pi beta)) / (2 ln b)`` of
+    beta_fast and beta_slow rotations over the original length L (floored / ceiled when ``truncate``, clipped to
+    [0, r-1]; ``hi += 0.001`` when equal).  Source: HF transformers ``_compute_yarn_parameters``
+    (find_correction_range, linear_ramp_factor); Peng et al. 2023 (YaRN) eq. 17-18."""
+    r = int(rotary_dim)
+    L = float(scaling["original_max_position"])
+
+    def corr(rot: float) -> float:
+        return r * math.log(L / (rot * 2 * math.pi)) / (2 * math.log(base))
+
+    lo, hi = corr(float(scaling.get("beta_fast", 32))), corr(float(scaling.get("beta_slow", 1)))
+    if scaling.get("truncate", True):
+        lo, hi = math.floor(lo), math.ceil(hi)
+    lo, hi = max(lo, 0), min(hi, r - 1)
+    if lo == hi:
+        hi += 0.001
+    return np.clip((np.arange(r // 2) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def yarn_attention_factor(factor: float, mscale: float = 1.0, mscale_all_dim: float | None = None) -> float:
+    """YaRN's attention factor ``0.1 mscale ln k + 1`` (1 for k <= 1), or the ratio of two such factors when
+    ``mscale_all_dim`` is given (DeepSeek-V2/V3 configs).  HF multiplies cos and sin by it, i.e. scales q.k by its
+    square; it is not part of the rotation of op ``rope``.  Source: HF transformers ``_compute_yarn_parameters``
+    (get_mscale); Peng et al. 2023 (YaRN) eq. 22."""
+    def g(s: float, m: float) -> float:
+        return 1.0 if s <= 1 else 0.1 * m * math.log(s) + 1.0
+
+    return g(factor, mscale) / g(factor, mscale_all_dim) if mscale_all_dim else g(factor, mscale)
 
 
 def _effective_seq_len(scaling: dict[str, Any], positions: Any) -> int:
@@ -164,6 +213,9 @@ def scaled_frequencies(rotary_dim: int, base: float = 10000.0, scaling: Any = No
         elif t == "mixed":
             g = float(sc["gamma"])
             theta = theta * np.exp(-math.log(k) / half**g * _pow0(i + 1, g))
+        elif t == "yarn":
+            ramp = yarn_ramp(r, b, sc)
+            theta = theta / k * ramp + theta * (1 - ramp)
         return theta
     import mpmath
 
@@ -177,6 +229,9 @@ def scaled_frequencies(rotary_dim: int, base: float = 10000.0, scaling: Any = No
         elif t == "mixed":
             g = mpmath.mpf(float(sc["gamma"]))
             th = th * mpmath.exp(-mpmath.log(mpmath.mpf(k)) / mpmath.power(half, g) * mpmath.power(j + 1, g))
+        elif t == "yarn":
+            ramp = mpmath.mpf(float(yarn_ramp(r, b, sc)[j]))
+            th = th / mpmath.mpf(k) * ramp + th * (1 - ramp)
         out.append(th)
     return np.array(out, dtype=object)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from veriformer.reference.positions import validate_scaling
+from veriformer.reference.positions import validate_scaling, yarn_ramp
 from veriformer.reference.rope import rope_pairs
 
 __all__ = ["inv_freq", "rope", "rope_careful"]
@@ -23,7 +23,8 @@ def inv_freq(r: int, base: float, scaling: Any, positions: torch.Tensor | None, 
     """Inverse frequencies ``theta'_i`` [r/2] in ``dtype`` as a torch user writes them (HF transformers'
     ``1 / base ** (arange(0, r, 2) / r)``, then the scheme): linear ``/ k``; ntk base ``b k^(r/(r-2))``; ntk_base
     ``b k``; ntk_fixed ``* k^(-2(i+1)/r)``; mixed ``* exp(-a (i+1)^g)``, ``a = ln k / (r/2)^g`` (ntk_patch.py);
-    dynamic (HF) base ``b (k s / L - (k - 1))^(r/(r-2))``, ``s = max(seq_len, L)``, seq_len = max position + 1.
+    dynamic (HF) base ``b (k s / L - (k - 1))^(r/(r-2))``, ``s = max(seq_len, L)``, seq_len = max position + 1;
+    yarn: ``theta/k`` and ``theta`` blended by the ramp of :func:`veriformer.reference.positions.yarn_ramp`.
     Formulas: :mod:`veriformer.reference.positions`."""
     sc = validate_scaling(scaling, "rope", "scaling")
     t = None if sc is None else sc["type"]
@@ -50,6 +51,9 @@ def inv_freq(r: int, base: float, scaling: Any, positions: torch.Tensor | None, 
     elif t == "mixed":
         g = float(sc["gamma"])
         inv = inv * torch.exp(-math.log(k) / (r // 2) ** g * (i / 2 + 1) ** g)
+    elif t == "yarn":
+        ramp = torch.from_numpy(yarn_ramp(r, b, sc)).to(device=device, dtype=dtype)
+        inv = inv / k * ramp + inv * (1 - ramp)
     return inv
 
 

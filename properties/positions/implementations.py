@@ -17,6 +17,7 @@ SCALINGS = {
     "ntk8": {"type": "ntk", "factor": 8.0},
     "mixed12": {"type": "mixed", "factor": 12.0, "gamma": 0.75},
     "dynamic4": {"type": "dynamic", "factor": 4.0, "original_max_position": 64},
+    "yarn8": {"type": "yarn", "factor": 8.0, "original_max_position": 64},
 }
 
 for _label, _sc in SCALINGS.items():
@@ -28,7 +29,7 @@ for _label, _sc in SCALINGS.items():
 if HAVE_TRITON:
     from veriformer.fast.rope.fused import rope as _rope
 
-    for _label in ("ntk8", "mixed12", "dynamic4"):
+    for _label in ("ntk8", "mixed12", "dynamic4", "yarn8"):
         _sc = SCALINGS[_label]
         register_implementation(Implementation(
             f"triton_rope[half, scaling={_label}]", "rope", functools.partial(_rope, layout="half", scaling=_sc),

@@ -200,3 +200,30 @@ def abel(ref: Any, half: int = st.sampled_from((1, 4, 64)), r: float = st.floats
     return [Agreement(np.array([direct.real, direct.imag]), np.array([abel_sum.real, abel_sum.imag]),
                       "direct == Abel", terms=16 * half + 4 * r + 8, scale=sc),
             Bound(abs(direct), bound, "|sum| <= max|dh| sum|S|", slack=64 * half * U * sc)]
+
+
+@law("positions.yarn_frequencies", family="positions", source="Peng et al. 2023 (YaRN, arXiv:2309.00071) eq. 17-18; "
+     "HF transformers modeling_rope_utils _compute_yarn_parameters")
+def yarn(ref: Any, r: int = st.sampled_from((16, 64, 128)), k: float = st.sampled_from((1.0, 2.0, 4.0, 32.0)),
+         L: int = st.sampled_from((64, 2048, 4096, 32768)), base: float = st.sampled_from((10000.0, 5e5)),
+         truncate: bool = st.booleans()) -> list[Any]:
+    """YaRN keeps the pairs that turn more than beta_fast times over the original length L, interpolates (theta/k)
+    those that turn fewer than beta_slow times, and blends monotonically between: ``theta'_i / theta_i`` lies in
+    [1/k, 1] and is nonincreasing in i; at the untruncated correction dims ``c`` of beta = 32 and 1,
+    ``L base^(-2c/r) / (2 pi) = beta``."""
+    sc = {"type": "yarn", "factor": k, "original_max_position": L, "truncate": truncate}
+    th = ref.scaled_frequencies(r, base)
+    ratio = ref.scaled_frequencies(r, base, sc) / th
+    t = 8 * r * U
+    i = np.arange(r // 2)
+    keep = L * th / (2 * np.pi) > 32 * base ** (2.0 / r)  # a full pair index above the correction dim: kept
+    interp = L * th / (2 * np.pi) < base ** (-2.0 / r)  # a full pair below the beta_slow dim: interpolated
+    out = [Bound(np.diff(ratio), 0.0, "ratio nonincreasing", slack=t),
+           Bound(ratio, 1.0, "ratio <= 1", slack=t), Bound(1.0 / k - ratio, 0.0, "ratio >= 1/k", slack=t),
+           Agreement(ratio[keep & (i < r // 2)], np.ones(int(keep.sum())), "kept pairs unchanged", terms=8),
+           Agreement(ratio[interp], np.full(int(interp.sum()), 1.0 / k), "slow pairs = theta/k", terms=8)]
+    for beta in (32.0, 1.0):
+        c = r * math.log(L / (beta * 2 * math.pi)) / (2 * math.log(base))
+        out.append(Agreement(L * base ** (-2 * c / r) / (2 * math.pi), beta, f"rotations at the dim of beta={beta}",
+                             terms=64 + 4 * abs(c)))
+    return out

@@ -381,3 +381,14 @@ def _register_wrong_answers() -> None:
 
 
 _register_wrong_answers()
+
+
+@mutant("positions.yarn_ramp_reversed", family="positions", replaces="scaled_frequencies",
+        caught_by=["positions.yarn_frequencies"])
+def yarn_reversed(rotary_dim: int, base: float = 10000.0, scaling: Any = None, **kw: Any) -> Any:
+    """YaRN with the blend reversed: the fast pairs interpolated, the slow ones kept."""
+    if scaling and scaling.get("type") == "yarn" and kw.get("backend") is None:
+        th = ref.scaled_frequencies(rotary_dim, base)
+        ramp = ref.yarn_ramp(rotary_dim, base, scaling)
+        return th / scaling["factor"] * (1 - ramp) + th * ramp
+    return ref.scaled_frequencies(rotary_dim, base, scaling, **kw)

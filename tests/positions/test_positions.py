@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCALINGS = [None, {"type": "linear", "factor": 4}, {"type": "ntk", "factor": 8}, {"type": "ntk_base", "factor": 8},
             {"type": "ntk_fixed", "factor": 8}, {"type": "mixed", "factor": 12, "gamma": 0.75},
             {"type": "mixed", "factor": 8, "gamma": 0.625},
-            {"type": "dynamic", "factor": 4, "original_max_position": 16}]
+            {"type": "dynamic", "factor": 4, "original_max_position": 16},
+            {"type": "yarn", "factor": 4, "original_max_position": 64}]
 
 
 def test_rope_without_scaling_is_unchanged() -> None:
@@ -42,7 +43,7 @@ def test_naive_baselines_match_oracle(sc: dict | None) -> None:
     x = torch.randn(1, 2, 7, 16, dtype=torch.float64)
     pos = torch.arange(7) + 300
     y = ref.rope(x, pos.numpy(), scaling=sc)
-    assert np.abs(rnaive.rope_careful(x, pos, scaling=sc).numpy() - y).max() < 1e-13
+    assert np.abs(rnaive.rope_careful(x, pos, scaling=sc).numpy() - y).max() < 1e-12
     assert np.abs(rnaive.rope(x, pos, scaling=sc).numpy() - y).max() < 1e-12
     g = ref.rope_vjp(y, pos.numpy(), scaling=sc)
     assert np.abs(g - x.numpy()).max() < 1e-13
@@ -160,6 +161,12 @@ def test_worked_examples() -> None:
     assert abs(lam[0] - 1.16714) < 1e-5 and abs(lam[-1] - 1.02058) < 1e-5
 
 
+def test_yarn_attention_factor() -> None:
+    assert ref.yarn_attention_factor(1.0) == 1.0
+    assert ref.yarn_attention_factor(4.0) == pytest.approx(0.1 * math.log(4.0) + 1.0)
+    assert ref.yarn_attention_factor(40.0, 0.707, 0.707) == 1.0  # DeepSeek-V3's mscale = mscale_all_dim
+
+
 def test_decay_indicator_published() -> None:
     v = ref.rope_decay_indicator(np.array([0, 10, 100, 256]))
     assert np.round(v, 2).tolist() == [32.5, 17.95, 10.23, 6.54]
@@ -187,6 +194,8 @@ def _hf_config(rope_scaling: dict | None) -> object:
     ({"rope_type": "linear", "factor": 4.0}, {"type": "linear", "factor": 4.0}),
     ({"rope_type": "dynamic", "factor": 4.0}, {"type": "dynamic", "factor": 4.0, "original_max_position": 64,
                                                "seq_len": 200}),
+    ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
+     {"type": "yarn", "factor": 4.0, "original_max_position": 64}),
 ])
 def test_transformers_rope_init_functions(hf: dict | None, ours: dict | None) -> None:
     cfg = _hf_config(hf)
@@ -196,5 +205,5 @@ def test_transformers_rope_init_functions(hf: dict | None, ours: dict | None) ->
     inv, attn = ROPE_INIT_FUNCTIONS[kind](cfg, "cpu", seq_len=200) if kind == "dynamic" else \
         ROPE_INIT_FUNCTIONS[kind](cfg, "cpu")
     want = ref.scaled_frequencies(128, 10000.0, ours)
-    assert attn == 1.0
+    assert attn == pytest.approx(ref.yarn_attention_factor(4.0) if kind == "yarn" else 1.0)
     assert np.abs(inv.double().numpy() / want - 1).max() < 1e-6  # HF forms inv_freq in float32
