@@ -38,6 +38,23 @@ def lowest_frequency(ref: Any, r: int = st.sampled_from((4, 8, 64, 128, 256)),
     return out
 
 
+@law("positions.beta_base_reading", family="positions", source="Su kexue.fm/archives/9675")
+def beta_base(ref: Any, r: int = st.sampled_from((4, 8, 64, 128)), k: float = st.sampled_from((1.0, 2.0, 8.0, 64.0)),
+              base: float = st.sampled_from((10000.0, 5e5))) -> list[Agreement]:
+    """The beta-base reading: ``theta_i = beta^(-i)`` with ``beta = b^(2/r)``; bloc97-NTK multiplies every digit's
+    base by ``lambda = k^(2/(r-2))`` (so the last of the r/2 digits, i = r/2 - 1, is divided by exactly k) and
+    Su's base conversion ``b k`` multiplies it by ``k^(2/r)``."""
+    beta = base ** (2.0 / r)
+    i = np.arange(r // 2)
+    lam = k ** (2.0 / (r - 2))
+    t = 8 * r
+    return [Agreement(ref.scaled_frequencies(r, base), beta ** (-i), "theta_i == beta^-i", terms=t),
+            Agreement(ref.scaled_frequencies(r, base, {"type": "ntk", "factor": k}), (beta * lam) ** (-i),
+                      "NTK: digits of base beta k^(2/(r-2))", terms=t),
+            Agreement(ref.scaled_frequencies(r, base, {"type": "ntk_base", "factor": k}),
+                      (beta * k ** (2.0 / r)) ** (-i), "b k: digits of base beta k^(2/r)", terms=t)]
+
+
 @law("positions.mixed_base_factors", family="positions", source=SRC_SCALE + "; bojone/rerope ntk_patch.py")
 def mixed_factors(ref: Any, k: float = st.sampled_from((1.0, 2.0, 8.0, 12.0, 64.0)),
                   gamma: float = st.one_of(st.sampled_from((0.0, 0.625, 0.75, 1.0)), st.floats(0.0, 1.0)),

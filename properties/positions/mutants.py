@@ -14,7 +14,7 @@ from veriformer.registry import mutant
 
 
 @mutant("positions.ntk_base_times_k", family="positions", replaces="scaled_frequencies",
-        caught_by=["positions.scaling_lowest_frequency_is_pi"])
+        caught_by=["positions.scaling_lowest_frequency_is_pi", "positions.beta_base_reading"])
 def ntk_times_k(rotary_dim: int, base: float = 10000.0, scaling: Any = None, **kw: Any) -> Any:
     """bloc97-NTK implemented as ``b' = b k`` (the exponent r/(r-2) dropped): the lowest frequency misses PI's."""
     if scaling and scaling.get("type") == "ntk":
