@@ -47,6 +47,7 @@ __all__ = [
     "mrope",
     "mrope_positions",
     "rerope_attention",
+    "rerope_attention_vjp",
     "rerope_decode_scores",
     "rerope_decode_scores_table",
     "rerope_relative_positions",
@@ -437,6 +438,41 @@ def rerope_attention(q: Any, k: Any, v: Any, window: float, *, leak: float = mat
     p = np.exp(a)
     p = p / p.sum(-1, keepdims=True)
     return p @ va
+
+
+def rerope_attention_vjp(q: Any, k: Any, v: Any, grad_o: Any, window: float, *, leak: float = math.inf,
+                         base: float = 10000.0, layout: str = "half",
+                         scale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """VJP of :func:`rerope_attention` (no log-n factor) with respect to (q, k, v), layouts as the inputs.
+
+    ``dV = P^T dO``; ``dA = scale P (dO V^T - rowsum(dO O))``; with ``c_ij = conj(z(k_j)) e^{i P_ij theta}`` and
+    ``w_ij = z(q_i) e^{i P_ij theta}`` per pair: ``dq_a = sum_j dA_ij Re c_ij``, ``dq_b = -sum_j dA_ij Im c_ij``,
+    ``dk_a = sum_i dA_ij Re w_ij``, ``dk_b = sum_i dA_ij Im w_ij`` (a_ij = Re z(q_i) c_ij = Re w_ij conj z(k_j)).
+    Source: differentiation of the direct definition (Su kexue.fm/archives/9708)."""
+    func = "rerope_attention_vjp"
+    qa, ka = _qk(func, q, k)
+    va = as_float64(v, func, "v")
+    g = as_float64(grad_o, func, "grad_o")
+    w, lk = _rerope_args(func, window, leak)
+    T, S, D = qa.shape[-2], ka.shape[-2], qa.shape[-1]
+    sc = 1.0 / math.sqrt(D) if scale is None else float(scale)
+    a = rerope_scores(qa, ka, w, leak=lk, base=base, layout=layout) * sc
+    p = np.exp(a - np.max(a, axis=-1, keepdims=True))
+    p = p / p.sum(-1, keepdims=True)
+    o = p @ va
+    dv = np.swapaxes(p, -1, -2) @ g
+    dA = sc * p * (g @ np.swapaxes(va, -1, -2) - np.sum(g * o, -1, keepdims=True))
+    P = rerope_relative_positions(np.arange(S - T, S)[:, None], np.arange(S)[None, :], w, lk)
+    ph = np.exp(1j * np.where(np.isnan(P), 0.0, P)[..., None] * scaled_frequencies(D, base))  # [T, S, P]
+    ia, ib = _pairs(D, layout)
+    zq = qa[..., ia] + 1j * qa[..., ib]
+    zk = ka[..., ia] + 1j * ka[..., ib]
+    cq = np.einsum("...ts,...sp,tsp->...tp", dA, np.conj(zk), ph)
+    wk = np.einsum("...ts,...tp,tsp->...sp", dA, zq, ph)
+    dq, dk = np.zeros_like(qa), np.zeros_like(ka)
+    dq[..., ia], dq[..., ib] = cq.real, -cq.imag
+    dk[..., ia], dk[..., ib] = wk.real, wk.imag
+    return dq, dk, dv
 
 
 # -- RoPE-2D, M-RoPE and multimodal position assignment -------------------------------------------------------------

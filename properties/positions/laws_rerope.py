@@ -136,3 +136,25 @@ def decode_exponent(ref: Any, r: int = st.integers(0, 10**5), w: int = st.intege
     a, b = -r, (-r + w) / leak - w
     form = max(a, b) if leak >= 1 else min(a, b)
     return Agreement(-P, form, "-P == max/min form", terms=8, scale=float(r + w + 1))
+
+
+@law("positions.rerope_attention_vjp", family="positions", source=SRC + " (differentiated)", kind="asymptotic")
+def vjp(ref: Any, case: ReropeCase = rerope_cases(max_S=10)) -> Agreement:
+    """The VJP of (Leaky) ReRoPE attention agrees with central finite differences along a random direction
+    (``<dO, (f(x + h u) - f(x - h u)) / 2h> = <VJP(dO), u>``, h = 1e-5: truncation ~h^2, cancellation ~u/h)."""
+    a = case.arrays()
+    q, k, v = a["q"], a["k"], a["v"]
+    rng = np.random.default_rng(case.seed + 7)
+    g = rng.standard_normal((*q.shape[:-1], v.shape[-1]))
+    uq, uk, uv = (rng.standard_normal(x.shape) for x in (q, k, v))
+    kw = _kw(case)
+    h = 1e-5
+
+    def f(s: float) -> np.ndarray:
+        return ref.rerope_attention(q + s * uq, k + s * uk, v + s * uv, case.window, **kw)
+
+    fd = float(np.sum(g * (f(h) - f(-h)))) / (2 * h)
+    dq, dk, dv = ref.rerope_attention_vjp(q, k, v, g, case.window, **kw)
+    an = float(np.sum(dq * uq) + np.sum(dk * uk) + np.sum(dv * uv))
+    size = float(np.abs(g).sum() * (np.abs(v).max() + 1) * (1 + np.abs(q).max() * np.abs(k).max()))
+    return Agreement(an, fd, "<VJP(dO), u> == directional derivative", atol=1e-7 * size, tolerance="law.defined")

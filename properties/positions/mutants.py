@@ -392,3 +392,17 @@ def yarn_reversed(rotary_dim: int, base: float = 10000.0, scaling: Any = None, *
         ramp = ref.yarn_ramp(rotary_dim, base, scaling)
         return th / scaling["factor"] * (1 - ramp) + th * ramp
     return ref.scaled_frequencies(rotary_dim, base, scaling, **kw)
+
+
+@mutant("positions.rerope_vjp_conjugated_phase", family="positions", replaces="rerope_attention_vjp",
+        caught_by=["positions.rerope_attention_vjp"])
+def vjp_conjugated(q: Any, k: Any, v: Any, grad_o: Any, window: float, **kw: Any) -> Any:
+    """The q gradient rotated back with the conjugate phase (``R_{+P}`` for ``R_{-P}``): dq of the score with the
+    relative position's sign flipped."""
+    _, dk, dv = ref.rerope_attention_vjp(q, k, v, grad_o, window, **kw)
+    _ia, ib = ref.rope_pairs(np.shape(q)[-1], kw.get("layout", "half"))
+    kq = np.asarray(q, np.float64).copy()
+    kq[..., ib] = -kq[..., ib]  # conj(z(q)) . conj(c) = conj of the right product: the phase enters conjugated
+    dqc, _, _ = ref.rerope_attention_vjp(kq, k, v, grad_o, window, **kw)
+    dqc[..., ib] = -dqc[..., ib]
+    return dqc, dk, dv
