@@ -37,12 +37,12 @@ if HAVE_TRITON:
             note="Triton RoPE fed the float64 scaled frequencies; CPU interpreter without CUDA"))
 
 register_implementation(Implementation(
-    "naive_torch_rerope", "rerope_attention", pnaive.rerope_attention, grad=False,
+    "naive_torch_rerope", "rerope_attention", pnaive.rerope_attention, grad=True,
     note="bojone/rerope's two-pass code in plain torch (float32 softmax)"))
 if HAVE_TRITON:
     from veriformer.fast.positions.rerope import rerope_attention as _rerope
 
     register_implementation(Implementation(
-        "triton_rerope", "rerope_attention", _rerope, grad=False, triton=True,
-        note="Triton forward: rotated operands by the Triton RoPE kernel, two score tiles merged by the window mask "
-             "in an online softmax; CPU interpreter without CUDA"))
+        "triton_rerope", "rerope_attention", _rerope, grad=True, triton=True,
+        note="Triton: rotated operands by the Triton RoPE kernel, two score tiles merged by the window mask in an "
+             "online softmax; flash-style backward; CPU interpreter without CUDA"))

@@ -2,8 +2,8 @@
 
 q [B, H, T, D], k/v [B, H, S, D], o [B, H, T, D]; causal, queries end-aligned (query t at position S - T + t, keys at
 0..S-1); scores ``a_ij = q_i^T R_{-P_ij} k_j`` with the rectified relative position ``P_ij`` of (Leaky) ReRoPE
-(``leak = math.inf``: ReRoPE; 1: RoPE; integer k > 1: Leaky), rotate-half pairing, scale ``1/sqrt(D)``.  Forward only
-(no gradients).  Semantics: :func:`veriformer.reference.rerope_attention`.
+(``leak = math.inf``: ReRoPE; 1: RoPE; integer k > 1: Leaky), rotate-half pairing, scale ``1/sqrt(D)``; gradients
+in q, k, v.  Semantics: :func:`veriformer.reference.rerope_attention` and ``rerope_attention_vjp``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ register_tolerance(Tolerance("op.rerope_attention", rho=2.0, floor_ulps=4.0, rea
     "s_i = sum_j p_ij |v_jd| in the accumulator's precision (L = max |scaled score|): a score rounded once moves its "
     "weight by u L.  The rotated operands carry the RoPE angle error of op.rope, which the baseline shares.")))
 register_tolerance(Tolerance("op.rerope_attention.grad", rho=2.0, floor_ulps=8.0, reason=(
-    "Forward-only op (no differentiable inputs): the row exists because check() builds one per op; as "
-    "op.softmax_attention.grad if gradients are added.")))
+    "As op.softmax_attention.grad: rho = 2; 8 ulp at each element and 8 ulp x (1 + L) at the size of the summands "
+    "of each gradient (Cauchy-Schwarz bounds: |dS_ij| <= 2 P_ij |dO_i| max|v|, so dq_i and dk_j have summands <= "
+    "2 scale |dO| |v| |k| (|q|); dv_j at most T summands <= |dO|): dS cancels, and a flash-style backward "
+    "recomputes P from the saved log-sum-exp.  The rotations' VJPs are orthogonal (no growth).")))
 
 
 def _kw(case: strat.ReropeCase) -> dict[str, Any]:
@@ -47,7 +49,15 @@ def _conditioning(case: strat.ReropeCase, a: dict[str, np.ndarray], cots: dict[s
     m = np.max(s, axis=-1, keepdims=True)
     e = np.where(fin, np.exp(np.where(fin, s - m, 0.0)), 0.0)
     p = e / e.sum(-1, keepdims=True)
-    return {"out": (L, p @ np.abs(a["v"]), np.sqrt((p * p) @ (a["v"] ** 2)))}
+    out: dict[str, tuple[Any, ...]] = {"out": (L, p @ np.abs(a["v"]), np.sqrt((p * p) @ (a["v"] ** 2)))}
+    if cots is not None:
+        def rn(x: np.ndarray) -> float:
+            return float(np.linalg.norm(x, axis=-1).max()) if x.size else 0.0
+
+        common = 2 / math.sqrt(case.D) * rn(cots["out"]) * rn(a["v"])
+        out.update({"dq": (1 + L, common * rn(a["k"])), "dk": (1 + L, common * rn(a["q"])),
+                    "dv": (1 + L, case.T * float(np.abs(cots["out"]).max()))})
+    return out
 
 
 def _sweep(size: int, seed: int) -> strat.ReropeCase:
@@ -65,9 +75,10 @@ REROPE_ATTENTION = register_op(OpSpec(
     strategy=lambda features, dtype, opts: strat.rerope_op_cases(),
     call=lambda fn, t, case, opts: fn(t["q"], t["k"], t["v"], case.window, **_kw(case)),
     gold=lambda case, a, opts: ref.rerope_attention(a["q"], a["k"], a["v"], case.window, **_kw(case)),
-    gold_vjp=lambda case, a, g, opts: {},
+    gold_vjp=lambda case, a, g, opts: dict(zip(("q", "k", "v"), ref.rerope_attention_vjp(
+        a["q"], a["k"], a["v"], g["out"], case.window, **_kw(case)), strict=True)),
     baseline=lambda opts: functools.partial(naive.rerope_attention),
-    differentiable=(),
+    differentiable=("q", "k", "v"),
     size=lambda case: case.S,
     tolerance="op.rerope_attention",
     conditioning=_conditioning,

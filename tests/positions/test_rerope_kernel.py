@@ -1,4 +1,5 @@
-"""Triton (Leaky) ReRoPE attention against the float64 oracle: interpreter sizes on CPU, larger ones on the GPU."""
+"""Triton (Leaky) ReRoPE attention (forward and backward) against the float64 oracle and its VJP: interpreter sizes
+on CPU, larger ones on the GPU."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ def test_rerope_kernel_matches_oracle(dtype: torch.dtype, leak: float, window: i
     assert err <= max(TOL[dtype], 2 * base), (err, base)
 
 
+@pytest.mark.parametrize("leak,window", [(math.inf, 0), (math.inf, 4), (16.0, 3), (1.0, 2)])
+def test_rerope_kernel_backward(leak: float, window: int) -> None:
+    q, k, v = (t.requires_grad_() for t in _case(6, 21, 8, torch.float32, 7 + window))
+    o = rr.rerope_attention(q, k, v, window, leak=leak)
+    g = torch.randn_like(o)
+    got = torch.autograd.grad(o, (q, k, v), g)
+    want = ref.rerope_attention_vjp(q.detach().cpu(), k.detach().cpu(), v.detach().cpu(), g.cpu(), window, leak=leak)
+    for a, b in zip(got, want, strict=True):
+        assert np.abs(a.double().cpu().numpy() - b).max() < 2e-6
+
+
 def test_rerope_kernel_errors() -> None:
     q, k, v = _case(3, 5, 8, torch.float32, 0)
     with pytest.raises(ValueError, match="leak"):
@@ -53,6 +65,9 @@ def test_rerope_kernel_gpu(T: int, S: int) -> None:
     if DEVICE != "cuda":
         pytest.skip("needs a GPU")
     q, k, v = _case(T, S, 128, torch.bfloat16, T)
+    q.requires_grad_()
     o = rr.rerope_attention(q, k, v, 512, leak=16.0)
-    want = ref.rerope_attention(q.cpu(), k.cpu(), v.cpu(), 512, leak=16.0)
-    assert np.abs(o.double().cpu().numpy() - want).max() < 3e-2
+    want = ref.rerope_attention(q.detach().cpu(), k.cpu(), v.cpu(), 512, leak=16.0)
+    assert np.abs(o.detach().double().cpu().numpy() - want).max() < 3e-2
+    o.sum().backward()
+    assert q.grad is not None and bool(torch.isfinite(q.grad).all())
