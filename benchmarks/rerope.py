@@ -4,8 +4,9 @@
 ``python benchmarks/rerope.py`` (GPU) prints, for q, k, v of shape [B=1, H=16, T, D=128] at T = 1K, 4K, 8K, causal
 prefill with the repository's window 512 and leak 16 (Leaky ReRoPE; ``--leak inf`` for ReRoPE), forward only:
 milliseconds, "speedup of ours", the attention TFLOP/s counted as causal attention (``2 T^2 D``: QK^T once and PV
-once, halved by causality; ReRoPE itself does QK^T twice) and the fraction of the bf16 matmul rate measured in the
-same process.  ``--smoke`` runs a tiny CPU shape (Triton interpreter) so tests can call it.
+once, halved by causality; ReRoPE itself does QK^T twice; x 2.5 for fwd+bwd) and the fraction of the bf16 matmul
+rate measured in the same process.  Modes: ``fwd`` and ``fwd+bwd`` (gradients of q, k, v).  ``--smoke`` runs a
+tiny CPU shape (Triton interpreter) so tests can call it.
 
 Rows stream as measured (:class:`_roofline.Bench`); ``--call-timeout`` bounds each first call and timing,
 ``--budget`` the script.  The eager baseline materialises two T x T score matrices: skipped above ``--max-eager``.
@@ -64,6 +65,7 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--leak", type=float, default=16.0, help="Leaky ReRoPE k (inf: ReRoPE)")
     ap.add_argument("--max-eager", type=int, default=8192, help="longest T for the eager two-matrix baseline")
     ap.add_argument("--dtype", default="bfloat16", choices=["float16", "bfloat16", "float32"])
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
@@ -84,17 +86,19 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     gen = torch.Generator(device=device).manual_seed(0)
     cases = []
     for T in Ts:
-        q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen) for _ in range(3))
+        q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen, requires_grad=True)
+                   for _ in range(3))
+        go = torch.randn(B, H, T, D, device=device, dtype=dtype, generator=gen)
         flops = 2 * B * H * T * T * D  # causal: (QK^T + PV) halved
 
         def extra(mode: str, ms: float, flops: int = flops) -> dict[str, float]:
-            tf = flops / (ms * 1e-3) / 1e12
+            tf = flops * (1 if mode == "fwd" else 2.5) / (ms * 1e-3) / 1e12
             return {"tflops": tf, "frac": tf / ceil.matmul_tflops}
 
-        cases.append(Case(f"B{B} H{H} T{T} D{D} w{window} k{leak}", (q, k, v), (), None, extra, T))
+        cases.append(Case(f"B{B} H{H} T{T} D{D} w{window} k{leak}", (q, k, v), (q, k, v), go, extra, T))
     bench.table([*LEAD_COLUMNS, ("tflops", "TFLOP/s", ".1f"), ("frac", "of matmul", ".2f"),
                  ("diff", "max|o-ours|", ".1e")], [c.shape for c in cases], [i.name for i in impls])
-    return bench.run(impls, cases, ["fwd"], output=lambda r: r)
+    return bench.run(impls, cases, args.modes, output=lambda r: r if isinstance(r, torch.Tensor) else r[0])
 
 
 main = main_of(run)
