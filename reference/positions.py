@@ -63,6 +63,7 @@ __all__ = [
     "rope_decay_indicator",
     "rope_tie_positions",
     "rope_tv_positions",
+    "rope_tv_video_positions",
     "scaled_frequencies",
     "validate_scaling",
     "yarn_attention_factor",
@@ -583,6 +584,31 @@ def rope_tv_positions(segments: Any) -> np.ndarray:
             out.append(np.stack([b1 + r.ravel(), b2 + c.ravel()], 1).astype(np.float64))
             L = L + w * h
     return np.concatenate(out, 0) if out else np.zeros((0, 2))
+
+
+def rope_tv_video_positions(segments: Any) -> np.ndarray:
+    """RoPE-TV for video (post 10352) 3-D positions [N, 3] of ``("text", n)`` and ``("video", t, h, w)`` segments:
+    text token n at (n, n, n); frame-patch (tau, r, c) (1-based, (t, h, w) row-major) of a video after text ending at
+    (L, L, L) gets ``(beta_1 + tau, beta_2 + r, beta_3 + c)`` with ``beta_k = L + (wht - size_k)/2`` (size = t, h,
+    w); the next text starts at ``L + wht + 1``; both gaps are ``((wht - size_k)/2 + 1)_k``.
+    Source: Su kexue.fm/archives/10352."""
+    out: list[np.ndarray] = []
+    L = -1.0
+    for s in segments:
+        ok = isinstance(s, tuple) and ((s[0] == "text" and len(s) == 2) or (s[0] == "video" and len(s) == 4))
+        require(ok and all(isinstance(v, int | np.integer) and v >= 1 for v in s[1:]), "rope_tv_video_positions",
+                "segments", "tuples ('text', n) or ('video', t, h, w) of ints >= 1", repr(s))
+        if s[0] == "text":
+            n = L + 1 + np.arange(s[1], dtype=np.float64)
+            out.append(np.stack([n, n, n], 1))
+            L = L + s[1]
+        else:
+            sizes = np.array(s[1:], dtype=np.float64)
+            vol = float(np.prod(sizes))
+            g = np.stack(np.meshgrid(*[np.arange(1, int(z) + 1) for z in sizes], indexing="ij"), -1).reshape(-1, 3)
+            out.append(L + (vol - sizes) / 2 + g)
+            L = L + vol
+    return np.concatenate(out, 0) if out else np.zeros((0, 3))
 
 
 def mrope_positions(segments: Any) -> np.ndarray:

@@ -99,9 +99,9 @@ def _images(seg: SegmentsCase) -> list[tuple[int, int, int, bool, bool]]:
 @law("positions.rope_tie_gaps", family="positions", source=SRCMM)
 def tie_gaps(ref: Any, seg: SegmentsCase = segments_cases()) -> list[Agreement]:
     """RoPE-Tie: the gap from the text token before an image to its first patch and from its last patch to the
-    text token after it are both (w + 1, h + 1) (integers); RoPE-TV: both ((wh - h)/2 + 1, (wh - w)/2 + 1); text
-    tokens sit on the diagonal and consecutive text tokens are one apart; a text-only sequence gives 2-D RoPE
-    equal to 1-D RoPE."""
+    text token after it are both (w + 1, h + 1) (integers); RoPE-TV: both ((wh - h)/2 + 1, (wh - w)/2 + 1), and for a
+    t x h x w video ((wht - size_k)/2 + 1)_k; text tokens sit on the diagonal and consecutive text tokens are one
+    apart; a text-only sequence gives 2-D RoPE equal to 1-D RoPE."""
     out = []
     for fn, gap in ((ref.rope_tie_positions, lambda h, w: (w + 1, h + 1)),
                     (ref.rope_tv_positions, lambda h, w: ((w * h - h) / 2 + 1, (w * h - w) / 2 + 1))):
@@ -116,6 +116,21 @@ def tie_gaps(ref: Any, seg: SegmentsCase = segments_cases()) -> list[Agreement]:
             if text_after and j + 1 < len(p):
                 out.append(Agreement(p[j + 1] - p[j], g, "gap last patch -> next token", atol=0.0,
                                      tolerance="law.defined"))
+    vids = [s if s[0] == "text" else ("video", 1 + len(seg.segments) % 3, s[1], s[2]) for s in seg.segments]
+    pv = ref.rope_tv_video_positions(vids)
+    before, i = np.vstack([[-1.0] * 3, pv]), 0
+    for n, s in enumerate(vids):
+        size = s[1] if s[0] == "text" else s[1] * s[2] * s[3]
+        if s[0] == "video":
+            g = (size - np.array(s[1:], float)) / 2 + 1
+            if n == 0 or vids[n - 1][0] == "text":
+                out.append(Agreement(pv[i] - before[i], g, "video: gap text -> first patch", atol=0.0,
+                                     tolerance="law.defined"))
+            j = i + size - 1
+            if j + 1 < len(pv) and vids[n + 1][0] == "text":
+                out.append(Agreement(pv[j + 1] - pv[j], g, "video: gap last patch -> next text", atol=0.0,
+                                     tolerance="law.defined"))
+        i += size
     x = np.random.default_rng(len(seg.segments)).standard_normal((1, 6, 8))
     pt = ref.rope_tie_positions([("text", 6)])
     out.append(Agreement(ref.rope_2d(x, pt, layout="interleaved", pairing="half"), ref.rope(x, np.arange(6)),

@@ -406,3 +406,17 @@ def vjp_conjugated(q: Any, k: Any, v: Any, grad_o: Any, window: float, **kw: Any
     dqc, _, _ = ref.rerope_attention_vjp(kq, k, v, grad_o, window, **kw)
     dqc[..., ib] = -dqc[..., ib]
     return dqc, dk, dv
+
+
+@mutant("positions.rope_tv_video_beta_uses_wh", family="positions", replaces="rope_tv_video_positions",
+        caught_by=["positions.rope_tie_gaps"])
+def tv_video_wh(segments: Any) -> np.ndarray:
+    """RoPE-TV video offsets from the frame area ``(wh - size_k)/2`` instead of the volume ``(wht - size_k)/2``."""
+    p = ref.rope_tv_video_positions(segments)
+    i = 0
+    for s in segments:
+        n = s[1] if s[0] == "text" else s[1] * s[2] * s[3]
+        if s[0] == "video":
+            p[i:i + n] -= (n - s[2] * s[3]) / 2
+        i += n
+    return p
