@@ -173,7 +173,7 @@ def _effective_seq_len(scaling: dict[str, Any], positions: Any) -> int:
         return int(scaling["seq_len"])
     if positions is None or np.size(positions) == 0:
         return int(scaling["original_max_position"])
-    return int(np.max(positions)) + 1
+    return max(int(np.max(positions)) + 1, 1)
 
 
 @oracle

@@ -55,7 +55,7 @@ def _check_scaling(func: str, scaling: Any, positions: np.ndarray) -> Any:
 
     sc = validate_scaling(scaling, func)
     if sc is not None and sc["type"] == "dynamic" and "seq_len" not in sc:
-        sc["seq_len"] = int(np.max(positions)) + 1 if positions.size else int(sc["original_max_position"])
+        sc["seq_len"] = max(int(np.max(positions)) + 1, 1) if positions.size else int(sc["original_max_position"])
     return sc
 
 

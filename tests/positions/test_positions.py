@@ -84,6 +84,18 @@ def test_check_rope_with_scaling_and_kernel_mutants() -> None:
         check(rnaive.rope_careful, op="rope", scaling={"type": "yarn", "factor": 4})
 
 
+def test_dynamic_scaling_with_negative_positions() -> None:
+    """Dynamic NTK at negative positions (seq_len = max position + 1 <= 0) is plain RoPE, in every layer."""
+    sc = {"type": "dynamic", "factor": 2.0, "original_max_position": 16}
+    x = np.random.default_rng(1).standard_normal((1, 1, 2, 8))
+    pos = np.array([-7, -3])
+    want = ref.rope(x, pos)
+    assert np.abs(ref.rope(x, pos, scaling=sc) - want).max() == 0.0
+    assert np.abs(ref.rope_vjp(want, pos, scaling=sc) - x).max() < 1e-15
+    y = rnaive.rope_careful(torch.from_numpy(x), torch.from_numpy(pos), scaling=sc).numpy()
+    assert np.abs(y - want).max() < 1e-15
+
+
 def test_scaling_input_errors() -> None:
     for bad, arg in [({"type": "bogus", "factor": 2}, "scaling"), ({"type": "ntk", "factor": 0.5}, "factor"),
                      ({"type": "mixed", "factor": 2, "gamma": 1.5}, "gamma"), ({"type": "mixed", "factor": 2}, "gamma"),
