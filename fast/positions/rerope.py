@@ -49,9 +49,9 @@ __all__ = ["rerope_attention"]
 if HAVE_TRITON:
     from veriformer.fast._triton.precision import to_store as _to_store
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"])
+    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_fwd(Q1, Q2, K1, K2, V, O, LSE, sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd,
-                    sob, soh, sot, sod, H, T, S, W, D, DV, scale,
+                    sob, soh, sot, sod, H, G, T, S, W, D, DV, scale,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
                     EMULATE: tl.constexpr):
         DTYPE: tl.constexpr = O.dtype.element_ty
@@ -75,11 +75,11 @@ if HAVE_TRITON:
         for start in range(0, hi, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
             n_ok = offs_n < S
-            koff = b * skb + h * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
+            koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
             kmask = n_ok[:, None] & (offs_d[None, :] < D)
             k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
             k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
-            v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
+            v = tl.load(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
                         mask=n_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
             s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
             s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
@@ -99,64 +99,68 @@ if HAVE_TRITON:
         ooff = b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod
         tl.store(O + ooff, _to_store(out, DTYPE, EMULATE), mask=m_ok[:, None] & (offs_dv[None, :] < DV))
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"])
+    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_bwd_dkdv(Q1, Q2, K1, K2, V, DO, LSE, DELTA, DK1, DK2, DV_, sqb, sqh, sqt, sqd, skb, skh, skt, skd,
-                         svb, svh, svt, svd, sob, soh, sot, sod, H, T, S, W, D, DV, scale,
+                         svb, svh, svt, svd, sob, soh, sot, sod, HKV, G, T, S, W, D, DV, scale,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
                          BLOCK_DV: tl.constexpr):
-        """Per key block: dV = P^T dO, dK1 = (dS masked to the window)^T Q1, dK2 = (dS outside it)^T Q2 (float32,
-        contiguous [B, H, S, *] outputs), recomputing P from the saved log-sum-exp."""
+        """Per (key block, kv head): dV = sum over the G query heads of P^T dO, dK1 = (dS masked to the window)^T Q1,
+        dK2 = (dS outside it)^T Q2 (float32, contiguous [B, Hkv, S, *] outputs), recomputing P from the saved
+        log-sum-exp."""
         pid_n = tl.program_id(0)
-        bh = tl.program_id(1).to(tl.int64)
-        b = bh // H
-        h = bh % H
+        bkv = tl.program_id(1).to(tl.int64)
+        b = bkv // HKV
+        hk = bkv % HKV
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         n_ok = offs_n < S
-        koff = b * skb + h * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
+        koff = b * skb + hk * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
         kmask = n_ok[:, None] & (offs_d[None, :] < D)
         k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
         k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
         vmask = n_ok[:, None] & (offs_dv[None, :] < DV)
-        v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd, mask=vmask,
+        v = tl.load(V + b * svb + hk * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd, mask=vmask,
                     other=0.0).to(tl.float32)
         dk1 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dk2 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_DV], tl.float32)
         lo = tl.maximum(pid_n * BLOCK_N - (S - T), 0)
         lo = (lo // BLOCK_M) * BLOCK_M
-        for start in range(lo, T, BLOCK_M):
-            offs_m = start + tl.arange(0, BLOCK_M)
-            m_ok = offs_m < T
-            qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
-            qmask = m_ok[:, None] & (offs_d[None, :] < D)
-            q1 = tl.load(Q1 + qoff, mask=qmask, other=0.0)
-            q2 = tl.load(Q2 + qoff, mask=qmask, other=0.0)
-            do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
-                         mask=m_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
-            lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
-            delta = tl.load(DELTA + bh * T + offs_m, mask=m_ok, other=0.0)
-            s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
-            s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
-            dlt = (offs_m + (S - T))[:, None] - offs_n[None, :]
-            inside = dlt < W
-            s = tl.where(inside, s1, s2) * scale
-            ok = (dlt >= 0) & m_ok[:, None] & n_ok[None, :]
-            p = tl.where(ok, tl.exp(tl.where(ok, s - lse[:, None], 0.0)), 0.0)
-            dv += tl.dot(tl.trans(p), do, input_precision="ieee")
-            dp = tl.dot(do, tl.trans(v), input_precision="ieee")
-            ds = p * (dp - delta[:, None]) * scale
-            dk1 += tl.dot(tl.trans(tl.where(inside, ds, 0.0)), q1, input_precision="ieee")
-            dk2 += tl.dot(tl.trans(tl.where(inside, 0.0, ds)), q2, input_precision="ieee")
-        base_k = bh * S * D + offs_n[:, None] * D + offs_d[None, :]
+        for g in range(0, G):
+            h = hk * G + g
+            bh = b * (HKV * G) + h
+            for start in range(lo, T, BLOCK_M):
+                offs_m = start + tl.arange(0, BLOCK_M)
+                m_ok = offs_m < T
+                qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
+                qmask = m_ok[:, None] & (offs_d[None, :] < D)
+                q1 = tl.load(Q1 + qoff, mask=qmask, other=0.0)
+                q2 = tl.load(Q2 + qoff, mask=qmask, other=0.0)
+                do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
+                             mask=m_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
+                lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
+                delta = tl.load(DELTA + bh * T + offs_m, mask=m_ok, other=0.0)
+                s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
+                s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
+                dlt = (offs_m + (S - T))[:, None] - offs_n[None, :]
+                inside = dlt < W
+                s = tl.where(inside, s1, s2) * scale
+                ok = (dlt >= 0) & m_ok[:, None] & n_ok[None, :]
+                p = tl.where(ok, tl.exp(tl.where(ok, s - lse[:, None], 0.0)), 0.0)
+                dv += tl.dot(tl.trans(p), do, input_precision="ieee")
+                dp = tl.dot(do, tl.trans(v), input_precision="ieee")
+                ds = p * (dp - delta[:, None]) * scale
+                dk1 += tl.dot(tl.trans(tl.where(inside, ds, 0.0)), q1, input_precision="ieee")
+                dk2 += tl.dot(tl.trans(tl.where(inside, 0.0, ds)), q2, input_precision="ieee")
+        base_k = bkv * S * D + offs_n[:, None] * D + offs_d[None, :]
         tl.store(DK1 + base_k, dk1, mask=kmask)
         tl.store(DK2 + base_k, dk2, mask=kmask)
-        tl.store(DV_ + bh * S * DV + offs_n[:, None] * DV + offs_dv[None, :], dv, mask=vmask)
+        tl.store(DV_ + bkv * S * DV + offs_n[:, None] * DV + offs_dv[None, :], dv, mask=vmask)
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"])
+    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_bwd_dq(Q1, Q2, K1, K2, V, DO, LSE, DELTA, DQ1, DQ2, sqb, sqh, sqt, sqd, skb, skh, skt, skd,
-                       svb, svh, svt, svd, sob, soh, sot, sod, H, T, S, W, D, DV, scale,
+                       svb, svh, svt, svd, sob, soh, sot, sod, H, G, T, S, W, D, DV, scale,
                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
                        BLOCK_DV: tl.constexpr):
         """Per query block: dQ1 = (dS in the window) K1, dQ2 = (dS outside) K2 (float32, contiguous)."""
@@ -182,11 +186,11 @@ if HAVE_TRITON:
         for start in range(0, hi, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
             n_ok = offs_n < S
-            koff = b * skb + h * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
+            koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
             kmask = n_ok[:, None] & (offs_d[None, :] < D)
             k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
             k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
-            v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
+            v = tl.load(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
                         mask=n_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
             s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
             s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
@@ -224,8 +228,8 @@ def _operands(q: torch.Tensor, k: torch.Tensor, window: int, leak: float, base: 
 
 def rerope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, *, leak: float = math.inf,
                      base: float = 10000.0, layout: str = "half", scale: float | None = None) -> torch.Tensor:
-    """Causal (Leaky) ReRoPE attention (Triton forward) of q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv] ->
-    o [B, H, T, Dv] in q's dtype.
+    """Causal (Leaky) ReRoPE attention (Triton) of q [B, H, T, D], k [B, Hkv, S, D], v [B, Hkv, S, Dv] -> o [B, H, T,
+    Dv] in q's dtype (GQA when Hkv divides H: query head h reads kv head h // (H / Hkv)).
 
     ``O = softmax(scale * a) V``, ``a_ij = q_i^T R_{-P_ij} k_j``, ``P_ij = i - j`` inside the window
     (``i - j < w``), ``w`` (ReRoPE, ``leak = math.inf``) or ``w + (i - j - w)/k`` (Leaky, ``leak = k >= 1`` with
@@ -243,9 +247,11 @@ def rerope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
                 f"float16, bfloat16 or float32 of q's dtype {q.dtype} and device", f"{t.dtype} on {t.device}")
     B, H, T, D = q.shape
     S = k.shape[-2]
-    require(k.shape[:2] == (B, H) and k.shape[-1] == D and D % 2 == 0, func, "k",
-            f"of shape [B={B}, H={H}, S, D={D}] with D even", f"shape {tuple(k.shape)}")
-    require(v.shape[:3] == (B, H, S), func, "v", f"of shape [B={B}, H={H}, S={S}, Dv]", f"shape {tuple(v.shape)}")
+    HKV = k.shape[1]
+    require(k.shape[0] == B and HKV >= 1 and H % HKV == 0 and k.shape[-1] == D and D % 2 == 0, func, "k",
+            f"of shape [B={B}, Hkv dividing H={H}, S, D={D}] with D even", f"shape {tuple(k.shape)}")
+    require(v.shape[:3] == (B, HKV, S), func, "v", f"of shape [B={B}, Hkv={HKV}, S={S}, Dv]",
+            f"shape {tuple(v.shape)}")
     require(1 <= T <= S, func, "q", f"1 <= T <= S = {S} queries (end-aligned)", f"T={T}")
     require(isinstance(window, int) and not isinstance(window, bool) and window >= 0, func, "window",
             "an int >= 0", repr(window))
@@ -275,8 +281,9 @@ class _ReropeAttention(torch.autograd.Function):
         o = torch.empty((B, H, T, DV), dtype=dtype, device=q1.device)
         lse = torch.empty((B * H, T), dtype=torch.float32, device=q1.device)
         bl = _blocks(T, S, D, DV)
+        G = H // k1.shape[1]
         launch(_rerope_fwd, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, o, lse, *q1.stride(),
-               *k1.stride(), *v.stride(), *o.stride(), H, T, S, window, D, DV, sc, EMULATE=interpreting(), **bl)
+               *k1.stride(), *v.stride(), *o.stride(), H, G, T, S, window, D, DV, sc, EMULATE=interpreting(), **bl)
         ctx.save_for_backward(q1, q2, k1, k2, v, o, lse)
         ctx.cfg = cfg
         return o
@@ -290,13 +297,15 @@ class _ReropeAttention(torch.autograd.Function):
         do = do.contiguous()
         delta = (do.float() * o.float()).sum(-1).reshape(B * H, T).contiguous()
         f32 = {"dtype": torch.float32, "device": q1.device}
-        dk1, dk2 = torch.empty((B, H, S, D), **f32), torch.empty((B, H, S, D), **f32)
-        dv = torch.empty((B, H, S, DV), **f32)
+        HKV = k1.shape[1]
+        G = H // HKV
+        dk1, dk2 = torch.empty((B, HKV, S, D), **f32), torch.empty((B, HKV, S, D), **f32)
+        dv = torch.empty((B, HKV, S, DV), **f32)
         dq1, dq2 = torch.empty((B, H, T, D), **f32), torch.empty((B, H, T, D), **f32)
         bl = _blocks(T, S, D, DV)
         strides = (*q1.stride(), *k1.stride(), *v.stride(), *do.stride())
-        launch(_rerope_bwd_dkdv, (triton.cdiv(S, bl["BLOCK_N"]), B * H), q1, q2, k1, k2, v, do, lse, delta, dk1, dk2,
-               dv, *strides, H, T, S, window, D, DV, sc, **bl)
+        launch(_rerope_bwd_dkdv, (triton.cdiv(S, bl["BLOCK_N"]), B * HKV), q1, q2, k1, k2, v, do, lse, delta, dk1,
+               dk2, dv, *strides, HKV, G, T, S, window, D, DV, sc, **bl)
         launch(_rerope_bwd_dq, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, do, lse, delta, dq1, dq2,
-               *strides, H, T, S, window, D, DV, sc, **bl)
+               *strides, H, G, T, S, window, D, DV, sc, **bl)
         return dq1, dq2, dk1, dk2, dv.to(v.dtype), None
