@@ -37,12 +37,12 @@ if HAVE_TRITON:
             note="Triton RoPE fed the float64 scaled frequencies; CPU interpreter without CUDA"))
 
 register_implementation(Implementation(
-    "naive_torch_rerope", "rerope_attention", pnaive.rerope_attention, grad=True,
+    "naive_torch_rerope", "rerope_attention", pnaive.rerope_attention, grad=True, features=frozenset({"gqa"}),
     note="bojone/rerope's two-pass code in plain torch (float32 softmax)"))
 if HAVE_TRITON:
     from veriformer.fast.positions.rerope import rerope_attention as _rerope
 
     register_implementation(Implementation(
-        "triton_rerope", "rerope_attention", _rerope, grad=True, triton=True,
+        "triton_rerope", "rerope_attention", _rerope, grad=True, triton=True, features=frozenset({"gqa"}),
         note="Triton: rotated operands by the Triton RoPE kernel, two score tiles merged by the window mask in an "
              "online softmax; flash-style backward; CPU interpreter without CUDA"))

@@ -1,6 +1,7 @@
 """Op ``rerope_attention``: ``fn(q, k, v, window, *, leak, base) -> o``.
 
-q [B, H, T, D], k/v [B, H, S, D], o [B, H, T, D]; causal, queries end-aligned (query t at position S - T + t, keys at
+q [B, H, T, D], k/v [B, Hkv, S, D] (Hkv = H unless feature ``gqa``: Hkv divides H, query head h reads kv head
+h // (H / Hkv)), o [B, H, T, D]; causal, queries end-aligned (query t at position S - T + t, keys at
 0..S-1); scores ``a_ij = q_i^T R_{-P_ij} k_j`` with the rectified relative position ``P_ij`` of (Leaky) ReRoPE
 (``leak = math.inf``: ReRoPE; 1: RoPE; integer k > 1: Leaky), rotate-half pairing, scale ``1/sqrt(D)``; gradients
 in q, k, v.  Semantics: :func:`veriformer.reference.rerope_attention` and ``rerope_attention_vjp``.
@@ -39,10 +40,27 @@ def _kw(case: strat.ReropeCase) -> dict[str, Any]:
     return {"leak": case.leak, "base": case.base}
 
 
+def _full(case: strat.ReropeCase, a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """k and v with their kv heads repeated to H (GQA), for the oracles that take equal head counts."""
+    g = case.H // a["k"].shape[1]
+    return {**a, "k": np.repeat(a["k"], g, axis=1), "v": np.repeat(a["v"], g, axis=1)}
+
+
+def _gold_vjp(case: strat.ReropeCase, a: dict[str, np.ndarray], g: dict[str, np.ndarray],
+              opts: dict[str, Any]) -> dict[str, np.ndarray]:
+    f = _full(case, a)
+    dq, dk, dv = ref.rerope_attention_vjp(f["q"], f["k"], f["v"], g["out"], case.window, **_kw(case))
+    B, hk, S, _ = a["k"].shape
+    return {"q": dq, "k": dk.reshape(B, hk, -1, S, dk.shape[-1]).sum(2),
+            "v": dv.reshape(B, hk, -1, S, dv.shape[-1]).sum(2)}
+
+
 def _conditioning(case: strat.ReropeCase, a: dict[str, np.ndarray], cots: dict[str, np.ndarray] | None,
                   opts: dict[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """L = max |scaled score| over the visible pairs; per output element the summands p_ij v_jd: their sum of
-    magnitudes and root-sum-square."""
+    magnitudes and root-sum-square; the gradients as op softmax_attention (dv: up to T H/Hkv summands)."""
+    hk = a["k"].shape[1]
+    a = _full(case, a)
     s = ref.rerope_scores(a["q"], a["k"], case.window, **_kw(case)) / math.sqrt(case.D)
     fin = np.isfinite(s)
     L = float(np.abs(s[fin]).max()) if fin.any() else 0.0
@@ -56,7 +74,7 @@ def _conditioning(case: strat.ReropeCase, a: dict[str, np.ndarray], cots: dict[s
 
         common = 2 / math.sqrt(case.D) * rn(cots["out"]) * rn(a["v"])
         out.update({"dq": (1 + L, common * rn(a["k"])), "dk": (1 + L, common * rn(a["q"])),
-                    "dv": (1 + L, case.T * float(np.abs(cots["out"]).max()))})
+                    "dv": (1 + L, case.T * (case.H // hk) * float(np.abs(cots["out"]).max()))})
     return out
 
 
@@ -70,13 +88,13 @@ REROPE_ATTENTION = register_op(OpSpec(
     convention="fn(q, k, v, window, *, leak, base) -> o; q [B,H,T,D], k/v [B,H,S,D], causal, queries end-aligned, "
                "rotate-half pairing, scale 1/sqrt(D); leak = math.inf (ReRoPE), 1 (RoPE) or an integer k (Leaky)",
     source="Su kexue.fm/archives/9708; bojone/rerope rerope_patch.py, leaky_rerope_patch.py",
-    features=frozenset(),
+    features=frozenset({"gqa"}),
     options={},
-    strategy=lambda features, dtype, opts: strat.rerope_op_cases(),
+    strategy=lambda features, dtype, opts: strat.rerope_op_cases(features=features),
     call=lambda fn, t, case, opts: fn(t["q"], t["k"], t["v"], case.window, **_kw(case)),
-    gold=lambda case, a, opts: ref.rerope_attention(a["q"], a["k"], a["v"], case.window, **_kw(case)),
-    gold_vjp=lambda case, a, g, opts: dict(zip(("q", "k", "v"), ref.rerope_attention_vjp(
-        a["q"], a["k"], a["v"], g["out"], case.window, **_kw(case)), strict=True)),
+    gold=lambda case, a, opts: ref.rerope_attention(*(_full(case, a)[n] for n in ("q", "k", "v")), case.window,
+                                                    **_kw(case)),
+    gold_vjp=_gold_vjp,
     baseline=lambda opts: functools.partial(naive.rerope_attention),
     differentiable=("q", "k", "v"),
     size=lambda case: case.S,

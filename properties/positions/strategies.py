@@ -89,12 +89,14 @@ class ReropeCase:
     B: int = 1
     H: int = 2
     seed: int = 0
+    Hkv: int | None = None  # kv heads (GQA when it divides H; None: H)
 
     def arrays(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
+        hk = self.H if self.Hkv is None else self.Hkv
         return {"q": rng.standard_normal((self.B, self.H, self.T, self.D)),
-                "k": rng.standard_normal((self.B, self.H, self.S, self.D)),
-                "v": rng.standard_normal((self.B, self.H, self.S, self.D))}
+                "k": rng.standard_normal((self.B, hk, self.S, self.D)),
+                "v": rng.standard_normal((self.B, hk, self.S, self.D))}
 
 
 @st.composite
@@ -162,13 +164,16 @@ def segments_cases(draw: Any) -> SegmentsCase:
 
 
 @st.composite
-def rerope_op_cases(draw: Any, max_S: int = 48) -> ReropeCase:
+def rerope_op_cases(draw: Any, max_S: int = 48, features: frozenset[str] = frozenset()) -> ReropeCase:
     """Cases of op ``rerope_attention``: leaks that a table/linear-scaling kernel supports (ReRoPE, RoPE, integer
-    Leaky k), windows 0, 1, inside, at and beyond the sequence; T = 1 decodes included."""
+    Leaky k), windows 0, 1, inside, at and beyond the sequence; T = 1 decodes included; with feature ``gqa``, kv
+    head counts dividing H (one kv head included)."""
     S = draw(st.integers(1, max_S))
     T = draw(st.one_of(st.just(1), st.just(S), st.integers(1, S)))
+    H = draw(st.sampled_from((1, 2, 3, 4, 6)) if "gqa" in features else st.integers(1, 3))
+    Hkv = draw(st.sampled_from([d for d in range(1, H + 1) if H % d == 0])) if "gqa" in features else None
     return ReropeCase(T=T, S=S, D=2 * draw(st.sampled_from((1, 2, 4, 8, 16, 32))),
                       window=draw(st.one_of(st.sampled_from((0, 1, S - 1, S, S + 5)), st.integers(0, max_S))),
                       leak=draw(st.sampled_from((math.inf, 1.0, 2.0, 16.0))),
                       base=draw(st.sampled_from((10000.0, 10.0, 500000.0))), B=draw(st.integers(1, 2)),
-                      H=draw(st.integers(1, 3)), seed=draw(st.integers(0, 2**32 - 1)))
+                      H=H, Hkv=Hkv, seed=draw(st.integers(0, 2**32 - 1)))
