@@ -69,19 +69,19 @@ def test_gd_scale_first_step_is_minus_lr_g2r() -> None:
 
 
 def test_peft_merge_agrees() -> None:
-    """peft's LoRA Linear merge (W += B A * lora_alpha / r) equals lora_merge where the conventions coincide."""
+    """peft's LoRA merge (W += B A * lora_alpha / r, through the public get_peft_model / merge_and_unload) equals
+    lora_merge where the conventions coincide (scale alpha / r = 8 here)."""
     peft = pytest.importorskip("peft", reason="peft is not installed (docs/third_party.md)")
-    from peft.tuners.lora import Linear as LoraLinear  # type: ignore[import-not-found]
 
-    base = torch.nn.Linear(6, 8, bias=False, dtype=torch.float64)
-    base.weight.data = torch.tensor(W0)
-    layer = LoraLinear(base, "default", r=2, lora_alpha=16)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8, bias=False, dtype=torch.float64))
+    model[0].weight.data = torch.tensor(W0)
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(r=2, lora_alpha=16, target_modules=["0"]))
     A, B = rng.standard_normal((2, 6)), rng.standard_normal((8, 2))
+    layer = wrapped.base_model.model[0]
     layer.lora_A["default"].weight.data = torch.tensor(A)
     layer.lora_B["default"].weight.data = torch.tensor(B)
-    layer.merge()
-    np.testing.assert_allclose(base.weight.data.numpy(), ref.lora_merge(W0, A, B, 8.0), atol=1e-12)
-    assert peft is not None
+    merged = wrapped.merge_and_unload()
+    np.testing.assert_allclose(merged[0].weight.data.numpy(), ref.lora_merge(W0, A, B, 8.0), atol=1e-12)
 
 
 def test_laws_and_mutants_registered() -> None:
