@@ -214,8 +214,15 @@ def test_transformers_rope_init_functions(hf: dict | None, ours: dict | None) ->
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     kind = "default" if hf is None else hf["rope_type"]
-    inv, attn = ROPE_INIT_FUNCTIONS[kind](cfg, "cpu", seq_len=200) if kind == "dynamic" else \
-        ROPE_INIT_FUNCTIONS[kind](cfg, "cpu")
+    if kind not in ROPE_INIT_FUNCTIONS:  # transformers >= 5 computes the default inside the rotary module
+        from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+        emb = LlamaRotaryEmbedding(config=cfg)
+        inv, attn = emb.inv_freq, emb.attention_scaling
+    elif kind == "dynamic":
+        inv, attn = ROPE_INIT_FUNCTIONS[kind](cfg, "cpu", seq_len=200)
+    else:
+        inv, attn = ROPE_INIT_FUNCTIONS[kind](cfg, "cpu")
     want = ref.scaled_frequencies(128, 10000.0, ours)
     assert attn == pytest.approx(ref.yarn_attention_factor(4.0) if kind == "yarn" else 1.0)
     assert np.abs(inv.double().numpy() / want - 1).max() < 1e-6  # HF forms inv_freq in float32
