@@ -22,6 +22,9 @@ State-space models:
 * ``chunk_scan(x, dt, A, B, C, chunk_size, *, D, z, dt_bias, initial_states, dt_softplus, return_final_states)`` —
   Triton SSD in mamba's ``mamba_chunk_scan_combined`` layout; ``ssd_scan(X, A, B, C, chunk_size,
   initial_states)`` the same kernels in op ``ssd_scan``'s convention;
+* ``rerope_attention(q, k, v, ...)`` — Triton (Leaky) ReRoPE attention, forward and backward (op
+  ``rerope_attention``; positions family); MLA decode, Monarch and the others are reached through their family
+  packages (``fast.mla.decode``, ``fast.monarch.kernel``, ``fast.sinkhorn.log_domain``).
 * ``s4d_kernel(log_dt, A, B, C, L)`` — Triton S4D Vandermonde kernel (op ``s4d_kernel``) and
   ``fft_conv(u, kernel, *, D)`` — batched FFT long convolution (op ``ssm_convolution``).
 
@@ -59,6 +62,7 @@ _sys.modules[naive.__name__] = naive
 
 from veriformer.fast.attention.flash import attention  # noqa: E402
 from veriformer.fast.linear_attention.chunked import chunk_linear_attention, lightning_attention  # noqa: E402
+from veriformer.fast.positions.rerope import rerope_attention  # noqa: E402
 from veriformer.fast.rope.fused import rope, rope_qk  # noqa: E402
 from veriformer.fast.ssm.conv import fft_conv, s4d_kernel  # noqa: E402
 from veriformer.fast.ssm.scan import selective_scan  # noqa: E402
@@ -76,4 +80,4 @@ _install_aliases({f"{__name__}.{old}": f"{__name__}.{new}" for old, new in {
     "naive_ssm": "ssm.naive", "naive_mamba_chunk_scan": "ssm.naive_chunk_scan"}.items()})
 
 __all__ = ["attention", "chunk_linear_attention", "chunk_scan", "fft_conv", "lightning_attention",
-           "naive", "rope", "rope_qk", "s4d_kernel", "selective_scan", "ssd_scan", "vq_attention"]
+           "naive", "rerope_attention", "rope", "rope_qk", "s4d_kernel", "selective_scan", "ssd_scan", "vq_attention"]

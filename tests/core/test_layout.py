@@ -123,3 +123,18 @@ def test_every_package_is_declared_in_pyproject() -> None:
             rel = init.parent.relative_to(ROOT / layer).parts
             found.add(".".join((pkg, *rel)))
     assert found == declared, f"missing: {sorted(found - declared)}, stale: {sorted(declared - found)}"
+
+
+def test_fast_naive_namespace_has_no_clashes() -> None:
+    """``veriformer.fast.naive`` gathers every family's baselines: no two families may export the same name."""
+    import sys
+
+    import veriformer.fast  # noqa: F401
+
+    seen: dict[str, str] = {}
+    for name, mod in sorted(sys.modules.items()):
+        if name.startswith("veriformer.fast.") and name.rsplit(".", 1)[-1].startswith("naive") and mod is not None \
+                and name != "veriformer.fast.naive":
+            for export in getattr(mod, "__all__", ()):
+                assert export not in seen, f"{export} exported by {seen.get(export)} and {name}"
+                seen[export] = name
