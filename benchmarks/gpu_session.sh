@@ -20,10 +20,10 @@
 # --grace S (SIGKILL this long after a step's SIGINT, default 10).  Steps, in order of value, with their weights:
 #   tests 28 (pytest -m gpu, ci profile, the kernels' files first), attention 12, linear_attention 14, ssm 13 (SSD),
 #   selective_scan 9, vq_attention 6, rope 3, ssm_conv 5 (FFT convolution, S4D kernel), mla 4 (MLA decode),
-#   monarch 4 (Monarch product), rerope 4 (ReRoPE attention); an extra step weighs 10.
-#   With --budget 540 and every step using its whole share: tests 148 s, attention 63, linear_attention 74, ssm 69,
-#   selective_scan 48, vq_attention 32, rope 16, ssm_conv 26, mla 21, monarch 21, rerope 21 (a step that ends early
-#   leaves its time to the rest).
+#   monarch 4 (Monarch product), rerope 4 (ReRoPE attention), streaming 3 (sinks + window); an extra step weighs 10.
+#   With --budget 540 and every step using its whole share: tests 144 s, attention 62, linear_attention 72, ssm 67,
+#   selective_scan 46, vq_attention 31, rope 15, ssm_conv 26, mla 21, monarch 21, rerope 21, streaming 15 (a step
+#   that ends early leaves its time to the rest).
 # Each step gets (budget left) x weight / (weights of the steps left) seconds, runs under
 # `timeout -s INT -k <grace> <share>`, and a benchmark gets --deadline <step start + share - 2 s> (cells it has no
 # time for print as skipped) and --call-timeout <share x 0.5> (each first call / timing: a 'timeout' row, then
@@ -81,7 +81,7 @@ session_all() {
   # weights: the GPU tests first; then the benchmarks that printed no row on 2026-12-04 (linear_attention, ssm,
   # selective_scan) and attention (the backward under work) before those measured then (vq, rope, ssm_conv)
   local -A weight=([tests]=28 [attention]=12 [linear_attention]=14 [ssm]=13 [selective_scan]=9 [vq_attention]=6
-                   [rope]=3 [ssm_conv]=5 [mla]=4 [monarch]=4 [rerope]=4)
+                   [rope]=3 [ssm_conv]=5 [mla]=4 [monarch]=4 [rerope]=4 [streaming]=3)
   local -A cmd
   local size
   local prio="tests/core/test_gpu_suspect.py tests/attention/test_fast_kernels.py tests/linear_attention/test_triton_linear_attention.py tests/ssm/test_triton_ssd.py
@@ -95,10 +95,10 @@ session_all() {
   fi
   cmd[tests]="VERIFORMER_PROFILE=ci $PY -u -m pytest -v -m gpu -p no:cacheprovider -p no:xdist -p no:randomly \
 --durations=15 $files"
-  for b in attention linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch rerope; do
+  for b in attention linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch rerope streaming; do
     if [ "$smoke" = 1 ]; then size="--smoke --modes fwd"; else  # CI: forward only (the interpreter is slow)
       case $b in
-        mla|monarch|rerope) size="" ;;  # their own GPU defaults (decode cache lengths; n = 1024-4096; T 4K-16K)
+        mla|monarch|rerope|streaming) size="" ;;  # their own GPU defaults (decode cache lengths; n 1K-4K; T 4K-16K)
         attention|linear_attention|ssm) size="--T 4096 16384" ;;
         selective_scan) size="--L 4096 16384 --d 2048" ;;
         vq_attention) size="--T 8192 16384" ;;
@@ -110,7 +110,8 @@ session_all() {
     [ "$b" = mla ] && [ "$smoke" = 1 ] && size="--smoke"  # decode: forward only anyway
     cmd[$b]="$PY -u benchmarks/$b.py $size"
   done
-  local order=(tests attention linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch rerope) e name
+  local order=(tests attention linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch rerope
+                streaming) e name
   for e in "${extra[@]}"; do
     name=${e%%=*}; cmd[$name]=${e#*=}; weight[$name]=10; order+=("$name")
   done

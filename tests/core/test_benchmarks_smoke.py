@@ -20,11 +20,11 @@ import torch
 from _helpers import ROOT
 
 SCRIPTS = ["attention", "linear_attention", "ssm", "selective_scan", "vq_attention", "rope", "ssm_conv", "mla",
-           "monarch", "rerope"]
+           "monarch", "rerope", "streaming"]
 OURS = {"attention": "triton_flash (ours)", "linear_attention": "triton chunk (ours)", "ssm": "triton_ssd (ours)",
         "selective_scan": "triton_selective_scan (ours)", "vq_attention": "(ours)", "rope": "triton rope_qk (ours)",
         "ssm_conv": "fft_conv (ours)", "mla": "triton mla_decode (ours)", "monarch": "triton monarch (ours)",
-        "rerope": "triton rerope (ours)"}
+        "rerope": "triton rerope (ours)", "streaming": "triton window+sinks (ours)"}
 
 
 def _session(tmp_path: Path, *args: str, timeout: float) -> tuple[int, str, str]:
