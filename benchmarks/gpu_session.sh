@@ -84,7 +84,8 @@ session_all() {
                    [rope]=3 [ssm_conv]=5 [mla]=4 [monarch]=4 [rerope]=4 [streaming]=3)
   local -A cmd
   local size
-  local prio="tests/core/test_gpu_suspect.py tests/attention/test_fast_kernels.py tests/linear_attention/test_triton_linear_attention.py tests/ssm/test_triton_ssd.py
+  local prio="tests/core/test_gpu_suspect.py tests/attention/test_fast_kernels.py tests/rope/test_rope_kernel.py
+    tests/linear_attention/test_triton_linear_attention.py tests/ssm/test_triton_ssd.py
     tests/ssm/test_triton_selective_scan.py tests/vq/test_vq_attention_fast.py tests/ssm/test_ssm_conv.py
     tests/ssm/test_mamba_chunk_scan.py tests/core/test_third_party.py tests/core/test_plugin_and_gpu.py" files f
   if [ "$smoke" = 1 ]; then
