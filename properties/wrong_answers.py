@@ -84,7 +84,7 @@ def wrong_answer_mutants(op: str, *, family: str, seq_axis: int, cases: Sequence
 
 
 def _length(case: Any) -> int:
-    for name in ("S", "T", "L", "l"):
+    for name in ("S", "T", "L", "l", "n"):  # the sequence length's name in each family's case
         if hasattr(case, name):
             return int(getattr(case, name))
     return int(case.chunks * case.chunk_size)

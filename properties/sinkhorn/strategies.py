@@ -21,7 +21,8 @@ class SinkhornCase:
     """Inputs of op ``sinkhorn``: cost C [B, n, m] of kind ``cost`` times ``amp`` plus ``shift``, marginals a, b
     (``"uniform"`` or ``"random"``: positive, at least 0.1/n each, summing to 1 in float64), ``eps`` (absolute) and
     ``n_iters`` sweeps.  Costs: ``"gauss"`` (i.i.d. normal), ``"sqdist"`` (squared distances of points in R^2),
-    ``"uniform"`` (in [0, 1])."""
+    ``"uniform"`` (in [0, 1]).  ``mass`` scales both marginals (total mass ``mass`` instead of 1: at long n a plan of
+    unit mass has entries near 1/(n m), subnormal in float16, where no dtype answer is accurate to 1 %)."""
 
     B: int
     n: int
@@ -33,6 +34,7 @@ class SinkhornCase:
     amp: float = 1.0
     shift: float = 0.0
     seed: int = 0
+    mass: float = 1.0
 
     def arrays(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -51,7 +53,7 @@ class SinkhornCase:
             w = 0.1 + rng.random((self.B, k))
             return w / w.sum(-1, keepdims=True)
 
-        return {"C": C, "a": marg(self.n), "b": marg(self.m)}
+        return {"C": C, "a": marg(self.n) * self.mass, "b": marg(self.m) * self.mass}
 
     @property
     def ratio(self) -> float:
