@@ -87,6 +87,7 @@ _DTYPES = KERNEL_DTYPES
 
 
 if HAVE_TRITON:
+    from veriformer.fast._triton.online_softmax import online_softmax_step
     from veriformer.fast._triton.precision import load_tile as _load
     from veriformer.fast._triton.precision import to_operand as _operand
     from veriformer.fast._triton.precision import to_store as _to_store
@@ -184,13 +185,7 @@ if HAVE_TRITON:
         if MASK:
             vis = _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL, WINDOW)
             s = tl.where(vis, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.math.exp2(s - m_use[:, None])
-        alpha = tl.math.exp2(m_i - m_use)
-        pr = _operand(p, DTYPE, EMULATE)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
+        m_new, alpha, pr, l_i, lt_i = online_softmax_step(s, m_i, l_i, lt_i, DTYPE, EMULATE)
         if TMA:
             v = _desc_load(V, kv_b, kv_h, start_n, BLOCK_N, BLOCK_DV, EMULATE)
         else:

@@ -56,6 +56,7 @@ _LN2 = 0.6931471805599453
 _MAX_DIM = 1024
 
 if HAVE_TRITON:
+    from veriformer.fast._triton.online_softmax import online_softmax_step
     from veriformer.fast._triton.precision import load_tile as _load
     from veriformer.fast._triton.precision import to_operand as _operand
     from veriformer.fast._triton.precision import to_store as _to_store
@@ -100,13 +101,7 @@ if HAVE_TRITON:
             s = s * qk_scale
             vis = n_ok[None, :] & (offs_n[None, :] <= limit[:, None]) & row_ok[:, None]
             s = tl.where(vis, s, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-            p = tl.math.exp2(s - m_use[:, None])
-            alpha = tl.math.exp2(m_i - m_use)
-            pr = _operand(p, DTYPE, EMULATE)
-            l_i = l_i * alpha + tl.sum(p, 1)
-            lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
+            m_new, alpha, pr, l_i, lt_i = online_softmax_step(s, m_i, l_i, lt_i, DTYPE, EMULATE)
             acc = acc * alpha[:, None] + tl.dot(pr, _operand(lat, DTYPE, EMULATE), input_precision=DOT_PREC)
             m_i = m_new
         empty = lt_i == 0.0

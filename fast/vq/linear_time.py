@@ -91,6 +91,7 @@ _U32 = 2.0**-24
 
 
 if HAVE_TRITON:
+    from veriformer.fast._triton.online_softmax import online_softmax_step
     from veriformer.fast._triton.precision import to_operand as _operand
     from veriformer.fast._triton.precision import to_store as _to_store
     from veriformer.fast.attention.flash import _attn_bwd_dkdv as _flash_dkdv
@@ -282,14 +283,8 @@ if HAVE_TRITON:
                     v = v.to(tl.float32)
                 s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale
                 s = tl.where((offs_n[None, :] <= offs_m[:, None]) & n_ok[None, :], s, float("-inf"))
-                m_new = tl.maximum(m_i, tl.max(s, 1))
-                m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-                p = tl.math.exp2(s - m_use[:, None])
-                alpha = tl.math.exp2(m_i - m_use)
                 # P rounded to the input dtype for the P V product (as the tensor cores consume it)
-                pr = _operand(p, DTYPE, EMULATE)
-                lt_i = lt_i * alpha + tl.sum(pr.to(tl.float32), 1)
-                l_i = l_i * alpha + tl.sum(p, 1)
+                m_new, alpha, pr, l_i, lt_i = online_softmax_step(s, m_i, l_i, lt_i, DTYPE, EMULATE)
                 acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
                 m_i = m_new
         o = acc / tl.where(lt_i > 0.0, lt_i, 1.0)[:, None]
