@@ -1,5 +1,6 @@
-"""Helpers shared by the kernel tests: load a benchmark script as a module, and run a compile script (which
-uses ``veriformer.fast._triton.ptx.compile_ptx``) in a subprocess with the Triton interpreter off."""
+"""Helpers shared by the kernel tests: load a benchmark script as a module, run a compile script (which
+uses ``veriformer.fast._triton.ptx.compile_ptx``) in a subprocess with the Triton interpreter off, the device the
+kernels run on here, seeded random inputs and float64 NumPy copies of results."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 from types import ModuleType
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,3 +31,26 @@ def compile_in_subprocess(script: str, timeout: int = 600) -> str:
                        timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
+
+
+def kernel_device() -> str:
+    """``"cuda"`` when a GPU runs the compiled kernels, else ``"cpu"`` (Triton's interpreter)."""
+    import torch
+
+    from veriformer.fast._triton.env import interpreting
+
+    return "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
+
+
+def seeded_randn(*shape: int, dtype: Any = None, seed: int = 0, grad: bool = False, device: str = "cpu") -> Any:
+    """Standard normal [shape] drawn in float64 from ``seed``, then cast to ``dtype`` (default float32)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64).to(device, dtype or torch.float32)
+    return x.requires_grad_(grad)
+
+
+def as_numpy(t: Any) -> Any:
+    """A float64 NumPy copy of tensor ``t`` (detached, on the CPU)."""
+    return t.detach().cpu().double().numpy()

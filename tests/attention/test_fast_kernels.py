@@ -19,7 +19,7 @@ import torch
 # fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON, interpreting  # isort: skip
 
-from _helpers import compile_in_subprocess, load_benchmark
+from _helpers import as_numpy, compile_in_subprocess, kernel_device, load_benchmark, seeded_randn
 
 import veriformer
 from veriformer import reference as ref
@@ -29,17 +29,12 @@ from veriformer.reference import InputError
 
 pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="the optional dependency triton is not installed")
 
-DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
+DEV = kernel_device()
 ALL = frozenset({"causal", "gqa", "window", "sinks"})
 
 
-def _rand(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 0, grad: bool = False) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(DEV, dtype).requires_grad_(grad)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
+_rand = functools.partial(seeded_randn, device=DEV)
+_np = as_numpy
 
 
 # ---------------------------------------------------------------------------------------------- check()

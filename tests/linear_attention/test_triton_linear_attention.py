@@ -18,9 +18,9 @@ import pytest
 import torch
 
 # fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
-from veriformer.fast._triton.env import HAVE_TRITON, interpreting  # isort: skip
+from veriformer.fast._triton.env import HAVE_TRITON  # isort: skip
 
-from _helpers import compile_in_subprocess, load_benchmark
+from _helpers import as_numpy, compile_in_subprocess, kernel_device, load_benchmark, seeded_randn
 
 import veriformer
 from veriformer import reference as ref
@@ -33,16 +33,11 @@ pytestmark = pytest.mark.skipif(not HAVE_TRITON, reason="the optional dependency
 if HAVE_TRITON:
     from veriformer.fast.linear_attention.chunked import chunk_linear_attention, lightning_attention
 
-DEV = "cuda" if torch.cuda.is_available() and not interpreting() else "cpu"
+DEV = kernel_device()
 
 
-def _rand(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 0, grad: bool = False) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(DEV, dtype).requires_grad_(grad)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
+_rand = functools.partial(seeded_randn, device=DEV)
+_np = as_numpy
 
 
 # ---------------------------------------------------------------------------------------------- check()

@@ -18,7 +18,7 @@ import torch
 # fast._triton.env first: it selects the CPU interpreter, which must happen before triton is imported
 from veriformer.fast._triton.env import HAVE_TRITON, interpreting  # isort: skip
 
-from _helpers import compile_in_subprocess, load_benchmark
+from _helpers import as_numpy, compile_in_subprocess, load_benchmark
 
 import veriformer
 from veriformer import reference as ref
@@ -52,8 +52,7 @@ def _gold_s4d(log_dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.T
     return ref.s4d_kernel(log_dt.detach().cpu().double().numpy(), *c, L)
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
+_np = as_numpy
 
 
 # ---------------------------------------------------------------------------------------------- check()
