@@ -112,6 +112,27 @@ def _s4d() -> None:
     _fwd_bwd(fast.s4d_kernel(log_dt, A, B, C, 4096), [log_dt, A, B, C])
 
 
+def _mla() -> None:
+    from veriformer.fast.mla.decode import mla_decode
+
+    q, kv = _rand(4, 1, 128, 576, grad=False), _rand(4, 8192, 1, 576, grad=False)
+    mla_decode(q, kv, head_dim_v=512, scale=192 ** -0.5)
+
+
+def _monarch() -> None:
+    from veriformer.fast.monarch.kernel import monarch_matmul
+
+    x, w1, w2 = _rand(4096, 4096), _rand(64, 64, 64), _rand(64, 64, 64)
+    _fwd_bwd(monarch_matmul(x, w1, w2), [x, w1, w2])
+
+
+def _rerope() -> None:
+    from veriformer.fast.positions.rerope import rerope_attention
+
+    q, k, v = (_rand(1, 2, 4096, 128) for _ in range(3))
+    _fwd_bwd(rerope_attention(q, k, v, 512, leak=16.0), [q, k, v])
+
+
 FAMILIES: dict[str, tuple[str, Callable[[], None]]] = {
     "attention": ("flash attention, bf16, B=1 H=2 T=S=4096 D=128, causal", _attention(128)),
     "attention_tma": ("the same with config_override TMA=1: looped tiles through TMA descriptors",
@@ -123,6 +144,9 @@ FAMILIES: dict[str, tuple[str, Callable[[], None]]] = {
     "selective_scan": ("selective scan, bf16, d=256 n=16 L=4096, softplus, D, z", _selective_scan),
     "ssd": ("SSD chunk scan, bf16, T=4096 H=4 P=64 N=128 chunk 256, D, z", _ssd),
     "s4d": ("S4D kernel, H=256 N2=32 L=4096", _s4d),
+    "mla": ("MLA decode, bf16, B=4 T=1 H=128, latent 512 + rope 64, S=8192", _mla),
+    "monarch": ("Monarch product, bf16, 4096 tokens, n=4096 (64 blocks of 64)", _monarch),
+    "rerope": ("Leaky ReRoPE attention (k=16), bf16, T=4096 D=128, window 512", _rerope),
 }
 
 
@@ -171,6 +195,7 @@ COLUMNS = [("family", "family", "s"), ("kernel", "kernel", "s"), ("config", "til
            ("registers", "regs", "d"), ("spill", "spill B", "d"), ("stack", "stack B", "d"),
            ("smem_kib", "smem KiB", ".1f"),
            ("threads", "threads", "d"), ("blocks", "blocks/SM", "d"), ("mma", "mma", "s"), ("copies", "copies", "s"),
+           ("loads_16b", "16 B loads", "d"), ("loads_narrow", "1-2 B loads", "d"),
            ("error", "compile error", "s")]
 
 

@@ -141,4 +141,23 @@ def resource_usage(compiled: Any) -> dict[str, Any]:
             "stack": int(fields.get("STACK", 0)) + int(fields.get("LOCAL", 0)),
             "shared": int(compiled.metadata.shared) + int(fields.get("SHARED", 0)),
             "threads": 32 * int(compiled.metadata.num_warps), "mma": mma,
-            "cp_async": "cp.async" in ptx.replace("cp.async.bulk", ""), "tma": "cp.async.bulk.tensor" in ptx}
+            "cp_async": "cp.async" in ptx.replace("cp.async.bulk", ""), "tma": "cp.async.bulk.tensor" in ptx,
+            **global_load_widths(ptx)}
+
+
+_LD_GLOBAL = re.compile(r"\bld\.global(?:\.[A-Za-z0-9_:]+?)*?(?:\.v(\d))?\.[bsuf](\d+)\s")
+_CP_ASYNC = re.compile(r"\bcp\.async\.c[ag]\.shared\.global(?:\.[a-zA-Z0-9_:]+)*\s*"
+                       r"\[[^]]*\],\s*\[[^]]*\],\s*(0x[0-9a-f]+|\d+)")
+
+
+def global_load_widths(ptx: str) -> dict[str, int]:
+    """How the PTX reads global memory, per instruction in the (unrolled) kernel text: ``loads_16b`` (loads and
+    ``cp.async`` copies that move 16 bytes per thread: ``ld.global.v4.b32``, ``cp.async ... 0x10``), ``loads_narrow``
+    (those that move 1 or 2 bytes: one 8- or 16-bit element each) and ``loads_other`` (4 or 8 bytes).  A tile of a
+    16-bit dtype read element by element (``ld.global.b16``) costs eight times the instructions of vector loads and
+    cannot go through ``cp.async`` (4 bytes at least): the sign of an address or mask whose alignment Triton could
+    not prove (e.g. a head dim passed unspecialised)."""
+    widths = [int(v or 1) * int(bits) // 8 for v, bits in _LD_GLOBAL.findall(ptx)]
+    widths += [int(n, 0) for n in _CP_ASYNC.findall(ptx)]
+    return {"loads_16b": sum(w >= 16 for w in widths), "loads_narrow": sum(w <= 2 for w in widths),
+            "loads_other": sum(2 < w < 16 for w in widths)}
