@@ -134,12 +134,15 @@ def require_triton(func: str) -> None:
 
 @dataclass
 class Launch:
-    """One recorded kernel launch: ``kernel[grid](*args, **kwargs)`` (constexprs and launch options in kwargs)."""
+    """One recorded kernel launch: ``kernel[grid](*args, **kwargs)`` (constexprs and launch options in kwargs);
+    ``generic``: a :func:`bounded_jit` kernel launched as its unspecialised binary (``kernel`` is then that
+    binary)."""
 
     kernel: Any
     grid: tuple[int, ...]
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    generic: bool = False
 
 
 _RECORDING: list[Launch] | None = None
@@ -276,10 +279,11 @@ def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> Non
     ``check``).  A helper thread starts from an empty stack, so the kernel's calls stay inside one chunk.
     """
     global _EXECUTOR
-    if getattr(kernel, "generic", None) is not None and not _canonical(kernel, args, kwargs):
+    generic = getattr(kernel, "generic", None) is not None and not _canonical(kernel, args, kwargs)
+    if generic:
         kernel = kernel.generic
     if _RECORDING is not None:
-        _RECORDING.append(Launch(kernel, tuple(grid), args, dict(kwargs)))
+        _RECORDING.append(Launch(kernel, tuple(grid), args, dict(kwargs), generic))
         for a in args:  # nothing ran: keep index outputs (codes, offsets) in range for the host code that follows
             if isinstance(a, torch.Tensor) and not (a.is_floating_point() or a.is_complex()):
                 a.zero_()

@@ -61,7 +61,7 @@ if HAVE_TRITON:
     from veriformer.fast._triton.precision import to_operand as _operand
     from veriformer.fast._triton.precision import to_store as _to_store
 
-    @bounded_jit(free=["T", "H", "S", "ROWS", "SPLIT", "NSPLIT", "DV", "DR"], units=["sqd", "skd", "sod"])
+    @bounded_jit(free=["T", "H", "S", "ROWS", "SPLIT", "NSPLIT"], units=["sqd", "skd", "sod"])
     def _mla_split(Q, KV, OP, LP, sqb, sqt, sqh, sqd, skb, sks, skd, sob, sos, sor, sod,
                    T, H, S, ROWS, SPLIT, NSPLIT, DV, DR, qk_scale,
                    CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_DV: tl.constexpr,
@@ -112,7 +112,7 @@ if HAVE_TRITON:
         lse = tl.where(empty, float("-inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
         tl.store(LP + (b * NSPLIT + pid_s) * ROWS + rows, lse, mask=row_ok)
 
-    @bounded_jit(free=["T", "H", "ROWS", "NSPLIT", "DV"], units=["sod", "s_od"])
+    @bounded_jit(free=["T", "H", "ROWS", "NSPLIT"], units=["sod", "s_od"])
     def _mla_merge(OP, LP, O, LSE, sob, sos, sor, sod, s_ob, s_ot, s_oh, s_od, T, H, ROWS, NSPLIT, DV,
                    BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr):
         DTYPE: tl.constexpr = O.dtype.element_ty

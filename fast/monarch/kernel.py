@@ -46,7 +46,11 @@ _BIG = 1 << 40  # DIV for a non-shuffled store: j mod DIV = j
 if HAVE_TRITON:
     from veriformer.fast._triton.precision import load_tile, to_operand, to_store
 
-    @bounded_jit(free=("N",))
+    # strides and shuffle constants keep Triton's own classes (1 / divisible by 16 / other): the four layouts of a
+    # forward + backward each compile once with contiguous 16-byte loads (as one canonical class they all ran the
+    # generic binary, element by element: sm_90 static report)
+    @bounded_jit(free=("N",),
+                 keep=("sa_b", "sa_t", "sa_f", "sw_b", "sw_c", "sw_f", "JA", "JB", "DIV", "O1", "O2", "OT"))
     def _block_product(A, W, O, N, KDIM, CDIM, sa_b, sa_t, sa_f, sw_b, sw_c, sw_f, JA, JB, DIV, O1, O2, OT,
                        BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr,
                        DTYPE: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
@@ -70,7 +74,7 @@ if HAVE_TRITON:
         ptrs = O + offs_t[:, None] * OT + dst[None, :]
         tl.store(ptrs, to_store(acc, O.dtype.element_ty, EMULATE), mask=t_ok[:, None] & c_ok[None, :])
 
-    @bounded_jit(free=("N",))
+    @bounded_jit(free=("N",), keep=("sa_b", "sa_t", "sa_f", "sb_b", "sb_t", "sb_f", "so_b", "so_a", "so_f"))
     def _weight_grad(A, Bm, O, N, ADIM, BDIM, sa_b, sa_t, sa_f, sb_b, sb_t, sb_f, so_b, so_a, so_f,
                      BLOCK_M: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
                      DTYPE: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):

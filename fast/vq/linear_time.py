@@ -144,7 +144,7 @@ if HAVE_TRITON:
         tl.store(Z + out, idx, mask=row_ok)
         tl.store(AMB + out, ((second - best) <= eps).to(tl.int8), mask=row_ok)
 
-    @bounded_jit(free=["H", "T", "DV", "C", "W", "NB"], units=["svd", "sud"])
+    @bounded_jit(free=["H", "T", "C", "W", "NB"], units=["svd", "sud"])
     def _vq_cache(Z, V, U, CNT,
                   svb, svh, svt, svd, sub, suh, sus, suc, sud, scb, sch, scs,
                   H, T, DV, C, W, NB,
@@ -190,7 +190,7 @@ if HAVE_TRITON:
                      mask=c_ok[:, None] & (offs_dv[None, :] < DV))
             tl.store(Cb + offs_c, cnt, mask=c_ok)
 
-    @bounded_jit(free=["H", "T", "D", "DV", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sod"])
+    @bounded_jit(free=["H", "T", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sod"])
     def _vq_fwd(Q, Z, CB, V, U, CNT, O, LSE,
                 sqb, sqh, sqt, sqd, scbh, scbc, scbd, svb, svh, svt, svd,
                 sub, suh, sus, suc, sud, scb, sch, scs, sob, soh, sot, sod,
@@ -293,7 +293,7 @@ if HAVE_TRITON:
         lse = tl.where(l_i > 0.0, m_i + tl.math.log2(tl.where(l_i > 0.0, l_i, 1.0)), float("-inf"))
         tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=row_ok)
 
-    @bounded_jit(free=["H", "T", "D", "DV", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sdd", "s_dqd"])
+    @bounded_jit(free=["H", "T", "C", "W", "TPB"], units=["sqd", "scbd", "svd", "sud", "sdd", "s_dqd"])
     def _vq_bwd_dq(Q, Z, CB, V, U, CNT, DO, LSE, DELTA, DQ,
                    sqb, sqh, sqt, sqd, scbh, scbc, scbd, svb, svh, svt, svd,
                    sub, suh, sus, suc, sud, scb, sch, scs, sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd,
