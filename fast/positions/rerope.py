@@ -9,10 +9,12 @@ end-aligned: query t sits at position ``S - T + t``, keys at ``0..S-1``.
 Plan: the four rotated operands (q at i, q at w or ``(i-w)/k + w``, k at j, k at ``j/k``) are formed once by the
 Triton RoPE kernel (:func:`veriformer.fast.rope.fused.rope`: float64 angles reduced before float32 cos/sin) on the
 float32 upcast of q and k -- the Leaky positions as integer positions ``i + w(k-1)`` and ``j`` under linear scaling
-by k, as ``bojone/rerope`` does with its linear-scaled table, hence integer ``w (k - 1)``; the attention kernel then
-loads both q tiles and both k tiles, forms both score tiles in float32 (``tl.dot``, IEEE precision), picks one per
-element by ``i - j < w``, and runs the usual online softmax (running max, rescaled sum and accumulator in
-float32).  Output rounded once to the input dtype.
+by k, as ``bojone/rerope`` does with its linear-scaled table, hence integer ``w (k - 1)``.  The rotated operands are
+rounded once to the input dtype (float16/bfloat16 products run on tensor cores with float32 accumulation, as flash
+attention's; float32 inputs keep IEEE float32 products); the attention kernel then loads both q tiles and both k
+tiles, forms both score tiles, picks one per element by ``i - j < w``, and runs the online softmax shared with flash
+attention (:mod:`veriformer.fast._triton.online_softmax`: base 2, float32 running max, sums and accumulator, the
+probabilities rounded to the input dtype for the P V product).  Output rounded once to the input dtype.
 
 Backward (flash-attention style, from the saved log-sum-exp): one kernel per key block accumulates dV = P^T dO and
 dK1, dK2 (the score gradient dS = scale P (dO V^T - rowsum(dO O)) split by the window mask, times Q1 or Q2), one per
@@ -34,6 +36,7 @@ from veriformer.fast._triton.env import (
     HAVE_TRITON,
     KERNEL_DTYPES,
     bounded_jit,
+    device_function,
     interpreting,
     launch,
     pow2,
@@ -47,13 +50,16 @@ from veriformer.reference._validate import require
 __all__ = ["rerope_attention"]
 
 if HAVE_TRITON:
-    from veriformer.fast._triton.precision import to_store as _to_store
+    from veriformer.fast._triton.online_softmax import online_softmax_step
+    from veriformer.fast._triton.precision import load_tile, to_operand, to_store
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
+    @bounded_jit(free=["H", "T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_fwd(Q1, Q2, K1, K2, V, O, LSE, sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd,
-                    sob, soh, sot, sod, H, G, T, S, W, D, DV, scale,
+                    sob, soh, sot, sod, H, G, T, S, W, D, DV, qk_scale,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-                    EMULATE: tl.constexpr):
+                    EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
+        """Per (query block, batch*head): the online softmax over the causal key blocks of the merged scores
+        (base 2: ``qk_scale = scale * log2 e``); stores O and the base-2 log-sum-exp."""
         DTYPE: tl.constexpr = O.dtype.element_ty
         pid_m = tl.program_id(0)
         bh = tl.program_id(1).to(tl.int64)
@@ -66,10 +72,11 @@ if HAVE_TRITON:
         qpos = offs_m + (S - T)
         qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
         qmask = m_ok[:, None] & (offs_d[None, :] < D)
-        q1 = tl.load(Q1 + qoff, mask=qmask, other=0.0)
-        q2 = tl.load(Q2 + qoff, mask=qmask, other=0.0)
+        q1 = load_tile(Q1 + qoff, qmask, EMULATE)
+        q2 = load_tile(Q2 + qoff, qmask, EMULATE)
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         l_i = tl.zeros([BLOCK_M], tl.float32)
+        lt_i = tl.zeros([BLOCK_M], tl.float32)
         acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
         hi = tl.minimum(S, (pid_m + 1) * BLOCK_M + (S - T))
         for start in range(0, hi, BLOCK_N):
@@ -77,36 +84,46 @@ if HAVE_TRITON:
             n_ok = offs_n < S
             koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
             kmask = n_ok[:, None] & (offs_d[None, :] < D)
-            k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
-            k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
-            v = tl.load(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
-                        mask=n_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
-            s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
-            s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
+            k1 = load_tile(K1 + koff, kmask, EMULATE)
+            k2 = load_tile(K2 + koff, kmask, EMULATE)
+            v = load_tile(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
+                          n_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+            s1 = tl.dot(q1, tl.trans(k1), input_precision=DOT_PREC)
+            s2 = tl.dot(q2, tl.trans(k2), input_precision=DOT_PREC)
             dlt = qpos[:, None] - offs_n[None, :]
-            s = tl.where(dlt < W, s1, s2) * scale
+            s = tl.where(dlt < W, s1, s2) * qk_scale
             s = tl.where((dlt >= 0) & n_ok[None, :], s, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-            p = tl.exp(s - m_safe[:, None])
-            alpha = tl.exp(m_i - m_safe)
-            l_i = l_i * alpha + tl.sum(p, 1)
-            acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
-            m_i = m_new
-        l_safe = tl.where(l_i > 0, l_i, 1.0)
-        out = acc / l_safe[:, None]
-        tl.store(LSE + bh * T + offs_m, m_i + tl.log(l_safe), mask=m_ok)
+            m_i, alpha, pr, l_i, lt_i = online_softmax_step(s, m_i, l_i, lt_i, DTYPE, EMULATE)
+            acc = acc * alpha[:, None] + tl.dot(pr, v, input_precision=DOT_PREC)
+        empty = lt_i == 0.0
+        out = acc / tl.where(empty, 1.0, lt_i)[:, None]
+        tl.store(LSE + bh * T + offs_m, tl.where(empty, float("-inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i))),
+                 mask=m_ok)
         ooff = b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod
-        tl.store(O + ooff, _to_store(out, DTYPE, EMULATE), mask=m_ok[:, None] & (offs_dv[None, :] < DV))
+        tl.store(O + ooff, to_store(out, DTYPE, EMULATE), mask=m_ok[:, None] & (offs_dv[None, :] < DV))
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
+    @device_function
+    def _probabilities(q1, q2, k1t, k2t, lse, offs_m, offs_n, T, S, W, qk_scale, DOT_PREC: tl.constexpr):
+        """P [BLOCK_M, BLOCK_N] recomputed from the base-2 log-sum-exp (0 above the diagonal and on padding) and the
+        window mask ``i - j < W`` that picks the score."""
+        s1 = tl.dot(q1, k1t, input_precision=DOT_PREC)
+        s2 = tl.dot(q2, k2t, input_precision=DOT_PREC)
+        dlt = (offs_m + (S - T))[:, None] - offs_n[None, :]
+        inside = dlt < W
+        s = tl.where(inside, s1, s2) * qk_scale
+        ok = (dlt >= 0) & (offs_m < T)[:, None] & (offs_n < S)[None, :]
+        lse = tl.where(lse == float("-inf"), 0.0, lse)
+        return tl.where(ok, tl.math.exp2(tl.where(ok, s - lse[:, None], 0.0)), 0.0), inside
+
+    @bounded_jit(free=["HKV", "T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_bwd_dkdv(Q1, Q2, K1, K2, V, DO, LSE, DELTA, DK1, DK2, DV_, sqb, sqh, sqt, sqd, skb, skh, skt, skd,
-                         svb, svh, svt, svd, sob, soh, sot, sod, HKV, G, T, S, W, D, DV, scale,
+                         svb, svh, svt, svd, sob, soh, sot, sod, HKV, G, T, S, W, D, DV, qk_scale, scale,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                         BLOCK_DV: tl.constexpr):
+                         BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
         """Per (key block, kv head): dV = sum over the G query heads of P^T dO, dK1 = (dS masked to the window)^T Q1,
         dK2 = (dS outside it)^T Q2 (float32, contiguous [B, Hkv, S, *] outputs), recomputing P from the saved
-        log-sum-exp."""
+        log-sum-exp; the products take operands in the input dtype, like the forward's."""
+        DTYPE: tl.constexpr = DO.dtype.element_ty
         pid_n = tl.program_id(0)
         bkv = tl.program_id(1).to(tl.int64)
         b = bkv // HKV
@@ -117,11 +134,11 @@ if HAVE_TRITON:
         n_ok = offs_n < S
         koff = b * skb + hk * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
         kmask = n_ok[:, None] & (offs_d[None, :] < D)
-        k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
-        k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
+        k1t = tl.trans(load_tile(K1 + koff, kmask, EMULATE))
+        k2t = tl.trans(load_tile(K2 + koff, kmask, EMULATE))
         vmask = n_ok[:, None] & (offs_dv[None, :] < DV)
-        v = tl.load(V + b * svb + hk * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd, mask=vmask,
-                    other=0.0).to(tl.float32)
+        vt = tl.trans(load_tile(V + b * svb + hk * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd, vmask,
+                                EMULATE))
         dk1 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dk2 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_DV], tl.float32)
@@ -135,35 +152,31 @@ if HAVE_TRITON:
                 m_ok = offs_m < T
                 qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
                 qmask = m_ok[:, None] & (offs_d[None, :] < D)
-                q1 = tl.load(Q1 + qoff, mask=qmask, other=0.0)
-                q2 = tl.load(Q2 + qoff, mask=qmask, other=0.0)
-                do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
-                             mask=m_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
+                q1 = load_tile(Q1 + qoff, qmask, EMULATE)
+                q2 = load_tile(Q2 + qoff, qmask, EMULATE)
+                do = load_tile(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
+                               m_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
                 lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
                 delta = tl.load(DELTA + bh * T + offs_m, mask=m_ok, other=0.0)
-                s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
-                s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
-                dlt = (offs_m + (S - T))[:, None] - offs_n[None, :]
-                inside = dlt < W
-                s = tl.where(inside, s1, s2) * scale
-                ok = (dlt >= 0) & m_ok[:, None] & n_ok[None, :]
-                p = tl.where(ok, tl.exp(tl.where(ok, s - lse[:, None], 0.0)), 0.0)
-                dv += tl.dot(tl.trans(p), do, input_precision="ieee")
-                dp = tl.dot(do, tl.trans(v), input_precision="ieee")
-                ds = p * (dp - delta[:, None]) * scale
-                dk1 += tl.dot(tl.trans(tl.where(inside, ds, 0.0)), q1, input_precision="ieee")
-                dk2 += tl.dot(tl.trans(tl.where(inside, 0.0, ds)), q2, input_precision="ieee")
+                p, inside = _probabilities(q1, q2, k1t, k2t, lse, offs_m, offs_n, T, S, W, qk_scale, DOT_PREC)
+                dv += tl.dot(tl.trans(to_operand(p, DTYPE, EMULATE)), do, input_precision=DOT_PREC)
+                ds = p * (tl.dot(do, vt, input_precision=DOT_PREC) - delta[:, None]) * scale
+                dk1 += tl.dot(tl.trans(to_operand(tl.where(inside, ds, 0.0), DTYPE, EMULATE)), q1,
+                              input_precision=DOT_PREC)
+                dk2 += tl.dot(tl.trans(to_operand(tl.where(inside, 0.0, ds), DTYPE, EMULATE)), q2,
+                              input_precision=DOT_PREC)
         base_k = bkv * S * D + offs_n[:, None] * D + offs_d[None, :]
         tl.store(DK1 + base_k, dk1, mask=kmask)
         tl.store(DK2 + base_k, dk2, mask=kmask)
         tl.store(DV_ + bkv * S * DV + offs_n[:, None] * DV + offs_dv[None, :], dv, mask=vmask)
 
-    @bounded_jit(free=["T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
+    @bounded_jit(free=["H", "T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_bwd_dq(Q1, Q2, K1, K2, V, DO, LSE, DELTA, DQ1, DQ2, sqb, sqh, sqt, sqd, skb, skh, skt, skd,
-                       svb, svh, svt, svd, sob, soh, sot, sod, H, G, T, S, W, D, DV, scale,
+                       svb, svh, svt, svd, sob, soh, sot, sod, H, G, T, S, W, D, DV, qk_scale, scale,
                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                       BLOCK_DV: tl.constexpr):
+                       BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
         """Per query block: dQ1 = (dS in the window) K1, dQ2 = (dS outside) K2 (float32, contiguous)."""
+        DTYPE: tl.constexpr = DO.dtype.element_ty
         pid_m = tl.program_id(0)
         bh = tl.program_id(1).to(tl.int64)
         b = bh // H
@@ -174,10 +187,10 @@ if HAVE_TRITON:
         m_ok = offs_m < T
         qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
         qmask = m_ok[:, None] & (offs_d[None, :] < D)
-        q1 = tl.load(Q1 + qoff, mask=qmask, other=0.0)
-        q2 = tl.load(Q2 + qoff, mask=qmask, other=0.0)
-        do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
-                     mask=m_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
+        q1 = load_tile(Q1 + qoff, qmask, EMULATE)
+        q2 = load_tile(Q2 + qoff, qmask, EMULATE)
+        do = load_tile(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
+                       m_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
         lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
         delta = tl.load(DELTA + bh * T + offs_m, mask=m_ok, other=0.0)
         dq1 = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
@@ -188,21 +201,15 @@ if HAVE_TRITON:
             n_ok = offs_n < S
             koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
             kmask = n_ok[:, None] & (offs_d[None, :] < D)
-            k1 = tl.load(K1 + koff, mask=kmask, other=0.0)
-            k2 = tl.load(K2 + koff, mask=kmask, other=0.0)
-            v = tl.load(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
-                        mask=n_ok[:, None] & (offs_dv[None, :] < DV), other=0.0).to(tl.float32)
-            s1 = tl.dot(q1, tl.trans(k1), input_precision="ieee")
-            s2 = tl.dot(q2, tl.trans(k2), input_precision="ieee")
-            dlt = (offs_m + (S - T))[:, None] - offs_n[None, :]
-            inside = dlt < W
-            s = tl.where(inside, s1, s2) * scale
-            ok = (dlt >= 0) & m_ok[:, None] & n_ok[None, :]
-            p = tl.where(ok, tl.exp(tl.where(ok, s - lse[:, None], 0.0)), 0.0)
-            dp = tl.dot(do, tl.trans(v), input_precision="ieee")
-            ds = p * (dp - delta[:, None]) * scale
-            dq1 += tl.dot(tl.where(inside, ds, 0.0), k1, input_precision="ieee")
-            dq2 += tl.dot(tl.where(inside, 0.0, ds), k2, input_precision="ieee")
+            k1 = load_tile(K1 + koff, kmask, EMULATE)
+            k2 = load_tile(K2 + koff, kmask, EMULATE)
+            v = load_tile(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
+                          n_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+            p, inside = _probabilities(q1, q2, tl.trans(k1), tl.trans(k2), lse, offs_m, offs_n, T, S, W, qk_scale,
+                                       DOT_PREC)
+            ds = p * (tl.dot(do, tl.trans(v), input_precision=DOT_PREC) - delta[:, None]) * scale
+            dq1 += tl.dot(to_operand(tl.where(inside, ds, 0.0), DTYPE, EMULATE), k1, input_precision=DOT_PREC)
+            dq2 += tl.dot(to_operand(tl.where(inside, 0.0, ds), DTYPE, EMULATE), k2, input_precision=DOT_PREC)
         base_q = bh * T * D + offs_m[:, None] * D + offs_d[None, :]
         tl.store(DQ1 + base_q, dq1, mask=qmask)
         tl.store(DQ2 + base_q, dq2, mask=qmask)
@@ -263,38 +270,57 @@ def rerope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
     return _ReropeAttention.apply(q1, q2, k1, k2, v, (int(window), sc, q.dtype))
 
 
-def _blocks(T: int, S: int, D: int, DV: int) -> dict[str, int]:
-    return {"BLOCK_M": min(64, max(16, pow2(T))), "BLOCK_N": min(64, max(16, pow2(S))),
-            "BLOCK_D": max(16, pow2(D)), "BLOCK_DV": max(16, pow2(DV))}
+_LOG2E = 1.4426950408889634
+
+
+def _blocks(T: int, S: int, D: int, DV: int, dtype: torch.dtype, kind: str) -> dict[str, Any]:
+    """Tiles and launch options of the ``kind`` ("fwd", "dkdv", "dq") kernel.  Interpreter: up to 64 x 64.  GPU:
+    16-bit operands take 64 x 64 tiles (tensor cores) at 8 warps above head dim 64, dK/dV stepping 32 queries (its
+    three [BLOCK_N, D] float32 accumulators spilled 72 bytes per thread with 64 at D = 128); float32 products are IEEE
+    FMA loops, so 32 x 32 tiles, 1 stage, 4 warps forward and 8 backward (where the other count spilled 80 and 1252
+    bytes per thread at D = 128; 64 x 64 float32 tiles spilled 42-107 KB and needed 241-274 KiB of shared memory, more
+    than an H100/H200 SM has).  All measured by the sm_90 static report (Triton 3.9 ptxas), not timed."""
+    bl: dict[str, Any] = {"BLOCK_M": min(64, max(16, pow2(T))), "BLOCK_N": min(64, max(16, pow2(S))),
+                          "BLOCK_D": max(16, pow2(D)), "BLOCK_DV": max(16, pow2(DV)),
+                          "EMULATE": interpreting(), "DOT_PREC": "ieee"}
+    if interpreting():
+        return bl
+    if dtype == torch.float32:
+        return {**bl, "BLOCK_M": min(32, bl["BLOCK_M"]), "BLOCK_N": min(32, bl["BLOCK_N"]),
+                "num_warps": 4 if kind == "fwd" else 8, "num_stages": 1}
+    step = max(16, bl["BLOCK_M"] // 2) if kind == "dkdv" else bl["BLOCK_M"]
+    return {**bl, "BLOCK_M": step, "DOT_PREC": "tf32", "num_warps": 8 if max(D, DV) > 64 else 4, "num_stages": 2}
 
 
 class _ReropeAttention(torch.autograd.Function):
-    """Attention over the four rotated float32 operands; backward: dV, dK1, dK2 per key block and dQ1, dQ2 per query
-    block from the saved log-sum-exp (flash-attention style), the rotations' VJPs left to the RoPE kernel's autograd."""
+    """Attention over the four rotated operands (float32 from the RoPE kernel, rounded once to the input dtype for
+    the products); backward: dV, dK1, dK2 per key block and dQ1, dQ2 per query block from the saved log-sum-exp
+    (flash-attention style), float32, the rotations' VJPs left to the RoPE kernel's autograd."""
 
     @staticmethod
     def forward(ctx: Any, q1: torch.Tensor, q2: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, v: torch.Tensor,
                 cfg: tuple[int, float, torch.dtype]) -> torch.Tensor:
         window, sc, dtype = cfg
+        q1, q2, k1, k2 = (t.to(dtype) for t in (q1, q2, k1, k2))
         B, H, T, D = q1.shape
         S, DV = k1.shape[-2], v.shape[-1]
         o = torch.empty((B, H, T, DV), dtype=dtype, device=q1.device)
-        lse = torch.empty((B * H, T), dtype=torch.float32, device=q1.device)
-        bl = _blocks(T, S, D, DV)
+        lse2 = torch.empty((B * H, T), dtype=torch.float32, device=q1.device)
+        bl = _blocks(T, S, D, DV, dtype, "fwd")
         G = H // k1.shape[1]
-        launch(_rerope_fwd, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, o, lse, *q1.stride(),
-               *k1.stride(), *v.stride(), *o.stride(), H, G, T, S, window, D, DV, sc, EMULATE=interpreting(), **bl)
-        ctx.save_for_backward(q1, q2, k1, k2, v, o, lse)
+        launch(_rerope_fwd, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, o, lse2, *q1.stride(),
+               *k1.stride(), *v.stride(), *o.stride(), H, G, T, S, window, D, DV, sc * _LOG2E, **bl)
+        ctx.save_for_backward(q1, q2, k1, k2, v, o, lse2)
         ctx.cfg = cfg
         return o
 
     @staticmethod
     def backward(ctx: Any, do: torch.Tensor) -> tuple[Any, ...]:
-        q1, q2, k1, k2, v, o, lse = ctx.saved_tensors
-        window, sc, _ = ctx.cfg
+        q1, q2, k1, k2, v, o, lse2 = ctx.saved_tensors
+        window, sc, dtype = ctx.cfg
         B, H, T, D = q1.shape
         S, DV = k1.shape[-2], v.shape[-1]
-        do = do.contiguous()
+        do = do.to(dtype).contiguous()
         delta = (do.float() * o.float()).sum(-1).reshape(B * H, T).contiguous()
         f32 = {"dtype": torch.float32, "device": q1.device}
         HKV = k1.shape[1]
@@ -302,10 +328,11 @@ class _ReropeAttention(torch.autograd.Function):
         dk1, dk2 = torch.empty((B, HKV, S, D), **f32), torch.empty((B, HKV, S, D), **f32)
         dv = torch.empty((B, HKV, S, DV), **f32)
         dq1, dq2 = torch.empty((B, H, T, D), **f32), torch.empty((B, H, T, D), **f32)
-        bl = _blocks(T, S, D, DV)
         strides = (*q1.stride(), *k1.stride(), *v.stride(), *do.stride())
-        launch(_rerope_bwd_dkdv, (triton.cdiv(S, bl["BLOCK_N"]), B * HKV), q1, q2, k1, k2, v, do, lse, delta, dk1,
-               dk2, dv, *strides, HKV, G, T, S, window, D, DV, sc, **bl)
-        launch(_rerope_bwd_dq, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, do, lse, delta, dq1, dq2,
-               *strides, H, G, T, S, window, D, DV, sc, **bl)
+        bl = _blocks(T, S, D, DV, dtype, "dkdv")
+        launch(_rerope_bwd_dkdv, (triton.cdiv(S, bl["BLOCK_N"]), B * HKV), q1, q2, k1, k2, v, do, lse2, delta, dk1,
+               dk2, dv, *strides, HKV, G, T, S, window, D, DV, sc * _LOG2E, sc, **bl)
+        bl = _blocks(T, S, D, DV, dtype, "dq")
+        launch(_rerope_bwd_dq, (triton.cdiv(T, bl["BLOCK_M"]), B * H), q1, q2, k1, k2, v, do, lse2, delta, dq1, dq2,
+               *strides, H, G, T, S, window, D, DV, sc * _LOG2E, sc, **bl)
         return dq1, dq2, dk1, dk2, dv.to(v.dtype), None
