@@ -246,7 +246,7 @@ if HAVE_TRITON:
         lse = tl.where(empty, float("-inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
         tl.store(LSE + pid_bh.to(tl.int64) * T + offs_m, lse, mask=offs_m < T)
 
-    @bounded_jit(free=["H", "T", "DV"], units=["sod", "sdd"])
+    @bounded_jit(free=["H", "T"], units=["sod", "sdd"])
     def _attn_bwd_delta(O, DO, DELTA, sob, soh, sot, sod, sdb, sdh, sdt, sdd, H, T, DV,
                         BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
         pid_m = tl.program_id(0)
@@ -293,7 +293,7 @@ if HAVE_TRITON:
         dk += tl.dot(_operand(dst, DTYPE, EMULATE), q, input_precision=DOT_PREC)
         return dk, dv
 
-    @bounded_jit(free=["H", "HKV", "T", "S", "D", "DV", "window", "sinks"], keep=["GROUP"],
+    @bounded_jit(free=["H", "HKV", "T", "S", "window", "sinks"], keep=["GROUP"],
                  units=["sqd", "skd", "svd", "sdd", "s_dkd", "s_dvd"])
     def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
                        sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
@@ -465,25 +465,29 @@ def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
 
 
 def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
-    """Block sizes and launch options of the dK/dV kernel, and by default of the dQ kernel (:func:`_dq_config`):
-    first guesses; Triton's Hopper tutorial uses 32 x 128 tiles for dK/dV and 128 x 32 for dQ."""
+    """Block sizes and launch options of the dK/dV kernel (BLOCK_N keys per program, BLOCK_M queries per step).
+
+    Hopper, 16-bit inputs: 128-key tiles, as FlexAttention's sm_90 backward default (``BLOCK_N1 = 128``,
+    ``BLOCK_M1 = 64``, 8 warps, 3 stages; torch/_inductor/template_heuristics/triton.py), which halves the Q/dO
+    traffic per key of 64-key tiles and gives the dV/dK products 128-row wgmma tiles.  At D = 128 our kernel spills
+    44-120 bytes per thread with Flex's 64-query step (its masks, sm_90, Triton 3.9 ptxas), so it steps 32 queries
+    (241 registers, no spill); at D <= 64 Flex's configuration compiles without a spill.  Unmeasured: the GPU run's
+    autotune (``VERIFORMER_AUTOTUNE=1``) and ``benchmarks/tune_attention.py`` decide."""
     if interpreting():
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
     if bd > 128 or dtype == torch.float32:
         # 8 warps from head dim 128 on (dK/dV at D = 128, float32: 7.6 KB spill per thread at 4 warps, 0.5 KB at 8)
         return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 8 if bd >= 128 else 4, "num_stages": 1}
-    if bd <= 64:
-        return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2, "TMA": 0}
-    # 3 stages: at 2 the same tiles spilled 40 bytes per thread (sm_90, D = 128, bf16, causal; Triton 3.9 ptxas),
-    # at 3 none (tests/attention/test_attention_autotune.py, deep profile)
-    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3, "TMA": 0}
+    return {"BLOCK_M": 64 if bd <= 64 else 32, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3, "TMA": 0}
 
 
 def _dq_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
-    """Block sizes and launch options of the dQ kernel: 64 x 64 tiles, 2 stages (no spill at D = 128, sm_90)."""
+    """Block sizes and launch options of the dQ kernel (BLOCK_M queries per program, BLOCK_N keys per step): 128 x 64
+    at 8 warps and 3 stages, FlexAttention's sm_90 default (``BLOCK_M2 = 128``, ``BLOCK_N2 = 64``); no spill at
+    D = 64 or 128 (sm_90, Triton 3.9 ptxas).  Float32 and head dims above 128 take :func:`_bwd_config`'s tiles."""
     if interpreting() or bd > 128 or dtype == torch.float32:
         return _bwd_config(T, S, bd, dtype)
-    return {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 2, "TMA": 0}
+    return {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3, "TMA": 0}
 
 
 _CONFIGS = {"fwd": _fwd_config, "bwd": _bwd_config, "dq": _dq_config}
@@ -601,15 +605,16 @@ class _Geometry:
 
     # Curated launch configurations for tuned_launch (timed only with VERIFORMER_AUTOTUNE=1 on launches that are
     # not small; the first, the hand-set default of config(), runs otherwise): (BLOCK_M, BLOCK_N, warps, stages)
-    # around the defaults and the Triton tutorial's Hopper fused attention (python/tutorials/06-fused-attention.py;
-    # 32 x 128 tiles for dK/dV), kept only where they compile for sm_90 without a register spill at D = 128, bf16,
-    # causal (Triton 3.9 ptxas, measured by tests/attention/test_attention_autotune.py: spilling candidates were
-    # fwd 128x64/4w 276 B, 128x128/8w 4 B, 128x32/4w 28 B; dK/dV 32x128/4w 3396 B, 64x128/8w 188 B, 128x64/8w 968 B,
-    # 64x64/4w/3st 96 B; dQ 128x32/4w 112 B).  Head dims above 128 and float32 keep their one default.
+    # around the defaults, FlexAttention's sm_90 defaults and the Triton tutorial's Hopper fused attention
+    # (python/tutorials/06-fused-attention.py), kept only where they compile for sm_90 without a register spill at
+    # D = 128, bf16, causal, with 16-byte vector loads (Triton 3.9 ptxas, tests/attention/test_attention_autotune.py;
+    # spilling candidates: fwd 128x64/4w 276 B, 128x128/8w 4 B, 128x32/4w 28 B; dK/dV 64x128/8w/3st 108 B (Flex's),
+    # 64x64/8w/3st 16 B, 64x64/4w/3st 184 B, 32x128/8w/2st 24 B; dQ 128x32/4w 112 B).  Head dims above 128 and
+    # float32 keep their one default.
     _TUNE: ClassVar[dict[str, tuple[_Tiles, ...]]] = {
         "fwd": ((64, 64, 4, 3), (64, 128, 4, 3)),
-        "bwd": ((32, 128, 8, 3), (32, 64, 4, 3), (32, 64, 8, 2)),
-        "dq": ((64, 64, 4, 3), (128, 64, 8, 2), (64, 32, 4, 3)),
+        "bwd": ((32, 128, 8, 4), (16, 128, 8, 3), (32, 64, 4, 3)),
+        "dq": ((64, 64, 8, 2), (64, 64, 4, 3), (128, 32, 8, 3)),
     }
 
     def configs(self, kind: str, dtype: torch.dtype) -> list[dict[str, int]]:

@@ -81,8 +81,8 @@ for r in rec:
         kw.update(c)
         u = resource_usage(compile_launch(Launch(r.kernel, r.grid, r.args, kw)))
         n += 1
-        if u["spill"] != 0 or u["mma"] == "none":
-            bad.append([kind, c, u["spill"], u["mma"]])
+        if u["spill"] != 0 or u["mma"] == "none" or u["loads_narrow"] != 0:
+            bad.append([kind, c, u["spill"], u["mma"], u["loads_narrow"]])
 print("JSON" + json.dumps({"n": n, "bad": bad}))
 """
 
@@ -92,6 +92,7 @@ print("JSON" + json.dumps({"n": n, "bad": bad}))
                     reason="slow (11 compilations): runs under VERIFORMER_PROFILE=deep")
 def test_curated_attention_configs_compile_for_sm90_without_spills() -> None:
     """Every curated configuration of the three flash kernels (bf16, D = 128, causal, T = 4096) compiles for sm_90
-    as Triton's JIT would launch it, with tensor-core dots and no register spill."""
+    as Triton's JIT would launch it, with tensor-core dots, no register spill and 16-byte vector loads (no element-by-
+    element tile loads)."""
     res = json.loads(compile_in_subprocess(_SM90, timeout=1200).split("JSON", 1)[1])
     assert res["n"] == 11 and not res["bad"], res

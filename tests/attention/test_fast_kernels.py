@@ -315,7 +315,8 @@ import json, sys
 sys.path.insert(0, "benchmarks")
 import sm90_static
 rows = sm90_static.run([])
-print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma", "copies", "blocks")} for r in rows]))
+print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma", "copies", "blocks", "loads_narrow")}
+                           for r in rows]))
 """
 
 
@@ -325,22 +326,28 @@ print("ROWS" + json.dumps([{k: r[k] for k in ("family", "kernel", "spill", "mma"
 def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
     """benchmarks/sm90_static.py records the launches every wrapper makes on a GPU (forward and backward, benchmark
     shapes) and compiles them for sm_90 as Triton's JIT would: no kernel spills registers (Triton's own ptxas
-    log; the flash dK/dV kernel's 40-44 bytes at 2 stages are gone at 3), every block fits on an SM, and the
-    looped tile-product kernels (flash attention, VQ, SSD chunk kernels, linear-attention state kernels) use
-    wgmma with cp.async-pipelined loads."""
+    log), every block fits on an SM (ReRoPE's float32 tiles once needed 241-274 KiB of shared memory: no block could
+    launch), the looped tile-product kernels (flash attention, VQ, SSD chunk kernels, linear-attention state
+    kernels, ReRoPE) use wgmma with cp.async-pipelined loads, and no kernel reads its tiles element by element
+    (1-2 byte loads: the flash dK/dV, VQ and MLA kernels did once their head dims were left unspecialised) except
+    where the layout makes the elements non-contiguous (the selective scan's per-step B/C columns of [B, N, L]
+    tensors, the Monarch weight gradient's transposed operand)."""
     import json
 
     out = compile_in_subprocess(_STATIC_SCRIPT)
     rows = json.loads(out.split("ROWS", 1)[1])
     assert {r["family"] for r in rows} >= {"attention", "rope", "linear_attention", "vq_attention", "selective_scan",
-                                           "ssd", "s4d"}
+                                           "ssd", "s4d", "mla", "monarch", "rerope"}
     limit: dict[str, int] = {}
     bad = [r for r in rows if not 0 <= r["spill"] <= limit.get(r["kernel"], 0) or not r["blocks"]]
     assert not bad, bad
     looped = {"_attn_fwd", "_attn_bwd_dkdv", "_attn_bwd_dq", "_vq_fwd", "_vq_bwd_dq", "_vq_quantize",
               "_chunk_state_kernel", "_scan_fwd_kernel", "_bwd_dc_kernel", "_bwd_dxdb_kernel", "_fwd_h", "_bwd_dh",
-              "_bwd_dqk"}
+              "_bwd_dqk", "_rerope_fwd", "_rerope_bwd_dkdv", "_rerope_bwd_dq"}
     bad = [r for r in rows if r["kernel"] in looped and (r["mma"] != "wgmma" or r["copies"] == "-")]
+    assert not bad, bad
+    strided = {"_scan_fwd", "_scan_bwd", "_weight_grad"}
+    bad = [r for r in rows if r["kernel"] not in strided and r["loads_narrow"] != 0]
     assert not bad, bad
 
 
