@@ -20,11 +20,15 @@ Design (Dao 2023, FlashAttention-2):
   probabilities are rounded to the input dtype for the ``P V`` product exactly as the GPU tensor cores
   consume them, and the normaliser is the sum of those *rounded* probabilities (so the output is a convex
   combination of the values); the log-sum-exp uses the unrounded sum.
-* backward: ``delta_i = sum_d dO_id O_id`` (a small kernel), then one kernel for dK/dV (one program per
-  (key block, batch*kv head), looping over the H/Hkv query heads of the group and the query blocks that
-  can see the key block: no atomics, GQA reduced in registers) and one for dQ (one program per query
-  block, the forward's key range); both skip the mask arithmetic on fully visible tiles, like the
-  forward.  P is recomputed as ``exp2(s - lse)``; ``dS = P (dP - delta)``.
+* backward: ``delta_i = sum_d dO_id O_id`` (a small kernel), then one launch, as FlexAttention's backward
+  (torch/_inductor/kernel/flex/templates/flex_backwards.py.jinja): per (batch, kv head) its first programs
+  compute dK/dV (one per key block, looping over the H/Hkv query heads of the group and the query blocks
+  that can see the key block: no atomics, GQA reduced in registers), the others dQ (one per query block of
+  each query head, the forward's key range, heaviest causal blocks first), so the two halves run side by
+  side.  Both skip the mask arithmetic on fully visible tiles, like the forward.  P is recomputed as
+  ``exp2(s - lse)``; ``dS = P (dP - delta)``.  The same programs also run as two kernels (dK/dV, then dQ):
+  with ``config_override(bwd={"FUSED": 0})``, with TMA loads, under autotuning (which times each kernel's
+  tiles), and for VQ attention's dK/dV.
 * loads: by default pointer tiles (masked loads, ``cp.async``-pipelined on Hopper).  With
   :func:`config_override` ``TMA=1`` the looped tiles (K, V of the forward and dQ kernels; Q, dO of the dK/dV
   kernel) come through Hopper TMA descriptors over the [B, H, L, D] tensors (out-of-range rows and padded
@@ -63,6 +67,7 @@ import torch
 from veriformer.fast._triton.env import (
     HAVE_TRITON,
     KERNEL_DTYPES,
+    autotune_enabled,
     bounded_jit,
     device_function,
     interpreting,
@@ -293,20 +298,15 @@ if HAVE_TRITON:
         dk += tl.dot(_operand(dst, DTYPE, EMULATE), q, input_precision=DOT_PREC)
         return dk, dv
 
-    @bounded_jit(free=["H", "HKV", "T", "S", "window", "sinks"], keep=["GROUP"],
-                 units=["sqd", "skd", "svd", "sdd", "s_dkd", "s_dvd"])
-    def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
-                       sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
-                       s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd,
-                       H, HKV, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
-                       CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                       BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
-                       DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
-        DTYPE: tl.constexpr = DK.dtype.element_ty  # Q may be a TMA descriptor
-        pid_n = tl.program_id(0)
-        pid_bh = tl.program_id(1)
-        b = (pid_bh // HKV).to(tl.int64)
-        hk = (pid_bh % HKV).to(tl.int64)
+    @triton.jit
+    def _dkdv_program(Q, K, V, DO, LSE, DELTA, DK, DV_, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
+                      sdb, sdh, sdt, sdd, s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd, pid_n, b, hk,
+                      H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks, CAUSAL: tl.constexpr,
+                      WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+                      BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr, TMA: tl.constexpr,
+                      DTYPE: tl.constexpr):
+        """dK, dV of key block ``pid_n`` of kv head (b, hk): loops over the GROUP query heads reading it and the query
+        blocks that can see the block (causal edge, fully visible, window edge / last partial block)."""
         start_n = pid_n * BLOCK_N
         offs_n = start_n + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
@@ -365,6 +365,24 @@ if HAVE_TRITON:
         tl.store(DV_ + b * s_dvb + hk * s_dvh + offs_n[:, None] * s_dvn + offs_dv[None, :] * s_dvd,
                  _to_store(dv, DTYPE, EMULATE), mask=(offs_n[:, None] < S) & (offs_dv[None, :] < DV))
 
+
+    @bounded_jit(free=["H", "HKV", "T", "S", "window", "sinks"], keep=["GROUP"],
+                 units=["sqd", "skd", "svd", "sdd", "s_dkd", "s_dvd"])
+    def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV_,
+                       sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
+                       s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd,
+                       H, HKV, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
+                       CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                       BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                       DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
+        DTYPE: tl.constexpr = DK.dtype.element_ty  # Q may be a TMA descriptor
+        pid_bh = tl.program_id(1)
+        _dkdv_program(Q, K, V, DO, LSE, DELTA, DK, DV_, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
+                      sdb, sdh, sdt, sdd, s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd, tl.program_id(0),
+                      (pid_bh // HKV).to(tl.int64), (pid_bh % HKV).to(tl.int64), H, GROUP, T, S, D, DV, qk_scale,
+                      sm_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M, BLOCK_N, BLOCK_D, BLOCK_DV, EMULATE, DOT_PREC,
+                      TMA, DTYPE)
+
     @triton.jit
     def _dq_block(q, do, lse, delta, dq, K, V, kv_b, kv_h, start_n, offs_m, shift, S, D, DV, skn, skd, svn, svd,
                   qk_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -394,22 +412,14 @@ if HAVE_TRITON:
         dq += tl.dot(_operand(ds, DTYPE, EMULATE), k, input_precision=DOT_PREC)
         return dq
 
-    @bounded_jit(free=["H", "T", "S", "window", "sinks"], keep=["GROUP"],
-                 units=["sqd", "skd", "svd", "sdd", "s_dqd"])
-    def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
-                     sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
-                     s_dqb, s_dqh, s_dqt, s_dqd,
-                     H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
-                     CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
-                     DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
-        DTYPE: tl.constexpr = Q.dtype.element_ty
-        pid_m = tl.program_id(0)
-        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
-            pid_m = tl.num_programs(0) - 1 - pid_m
-        pid_bh = tl.program_id(1)
-        b = (pid_bh // H).to(tl.int64)
-        h = (pid_bh % H).to(tl.int64)
+    @triton.jit
+    def _dq_program(Q, K, V, DO, LSE, DELTA, DQ, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
+                    sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd, pid_m, b, h, H, GROUP, T, S, D, DV, qk_scale,
+                    sm_scale, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr,
+                    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                    DOT_PREC: tl.constexpr, TMA: tl.constexpr, DTYPE: tl.constexpr):
+        """dQ of query block ``pid_m`` of query head (b, h): loops over the forward's key range."""
+        pid_bh = b * H + h
         hk = h // GROUP
         start_m = pid_m * BLOCK_M
         offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -447,6 +457,59 @@ if HAVE_TRITON:
         dq = dq * sm_scale
         tl.store(DQ + b * s_dqb + h * s_dqh + offs_m[:, None] * s_dqt + offs_d[None, :] * s_dqd,
                  _to_store(dq, DTYPE, EMULATE), mask=row_ok[:, None] & (offs_d[None, :] < D))
+
+    @bounded_jit(free=["H", "T", "S", "window", "sinks"], keep=["GROUP"],
+                 units=["sqd", "skd", "svd", "sdd", "s_dqd"])
+    def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
+                     sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
+                     s_dqb, s_dqh, s_dqt, s_dqd,
+                     H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks,
+                     CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
+                     DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
+        DTYPE: tl.constexpr = Q.dtype.element_ty
+        pid_m = tl.program_id(0)
+        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
+            pid_m = tl.num_programs(0) - 1 - pid_m
+        pid_bh = tl.program_id(1)
+        _dq_program(Q, K, V, DO, LSE, DELTA, DQ, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
+                    sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd, pid_m, (pid_bh // H).to(tl.int64),
+                    (pid_bh % H).to(tl.int64), H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks, CAUSAL, WINDOW,
+                    BLOCK_M, BLOCK_N, BLOCK_D, BLOCK_DV, EMULATE, DOT_PREC, TMA, DTYPE)
+
+    @bounded_jit(free=["H", "HKV", "T", "S", "window", "sinks", "NKB"], keep=["GROUP"],
+                 units=["sqd", "skd", "svd", "sdd", "s_dqd", "s_dkd", "s_dvd"])
+    def _attn_bwd_fused(Q, K, V, DO, LSE, DELTA, DQ, DK, DV_,
+                        sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sdb, sdh, sdt, sdd,
+                        s_dqb, s_dqh, s_dqt, s_dqd, s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd,
+                        H, HKV, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks, NKB,
+                        CAUSAL: tl.constexpr, WINDOW: tl.constexpr, BLOCK_M1: tl.constexpr, BLOCK_N1: tl.constexpr,
+                        BLOCK_M2: tl.constexpr, BLOCK_N2: tl.constexpr, BLOCK_D: tl.constexpr,
+                        BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr, DOT_PREC: tl.constexpr):
+        """The whole backward of kv head (b, hk) in one launch, as FlexAttention's: programs ``pid < NKB`` compute
+        dK/dV of key block ``pid`` (BLOCK_N1 keys, BLOCK_M1 queries a step), the others dQ of one query block
+        (BLOCK_M2 queries, BLOCK_N2 keys a step) of one of the GROUP query heads, heaviest causal blocks first; so
+        both halves run side by side instead of one kernel after the other."""
+        DTYPE: tl.constexpr = DK.dtype.element_ty
+        pid = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = (pid_bh // HKV).to(tl.int64)
+        hk = (pid_bh % HKV).to(tl.int64)
+        if pid < NKB:
+            _dkdv_program(Q, K, V, DO, LSE, DELTA, DK, DV_, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn,
+                          svd, sdb, sdh, sdt, sdd, s_dkb, s_dkh, s_dkn, s_dkd, s_dvb, s_dvh, s_dvn, s_dvd, pid, b, hk,
+                          H, GROUP, T, S, D, DV, qk_scale, sm_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M1,
+                          BLOCK_N1, BLOCK_D, BLOCK_DV, EMULATE, DOT_PREC, False, DTYPE)
+        else:
+            nqb = tl.cdiv(T, BLOCK_M2)
+            r = pid - NKB
+            pid_m = r % nqb
+            if CAUSAL:
+                pid_m = nqb - 1 - pid_m
+            _dq_program(Q, K, V, DO, LSE, DELTA, DQ, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
+                        sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd, pid_m, b, hk * GROUP + r // nqb, H, GROUP, T,
+                        S, D, DV, qk_scale, sm_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M2, BLOCK_N2, BLOCK_D,
+                        BLOCK_DV, EMULATE, DOT_PREC, False, DTYPE)
 
 
 _pow2 = functools.partial(pow2, lo=16)  # tile sizes: at least 16
@@ -493,7 +556,7 @@ def _dq_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
 _CONFIGS = {"fwd": _fwd_config, "bwd": _bwd_config, "dq": _dq_config}
 # small launches (check() campaigns' cases, see _Geometry): every kernel, dtype and head dim
 _SMALL_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1, "TMA": 0}
-_CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA")
+_CONFIG_KEYS = ("BLOCK_M", "BLOCK_N", "num_warps", "num_stages", "TMA", "FUSED")
 # launch-config overrides per kernel family ("attention": this module's kernels; "vq_attention": the dK/dV
 # kernel of fast.vq_attention, which reuses this module's geometry) -> {"fwd" | "bwd" | "dq": config}; a context
 # variable, so overrides nest, are thread- and task-local, and one family's never reaches another's launches
@@ -510,7 +573,9 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
     for the dK/dV kernel and, unless ``dq`` is given, the dQ kernel, ``dq`` for the dQ kernel) or
     ``"vq_attention"`` (the flash dK/dV kernel that :func:`veriformer.fast.vq.linear_time.vq_attention`'s backward
     launches: ``bwd`` only); an override of one never applies to the other.  Each config is any subset of
-    ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages`` and ``TMA`` (0/1: stream the
+    ``BLOCK_M``, ``BLOCK_N`` (powers of two >= 16), ``num_warps``, ``num_stages``, ``FUSED`` (``bwd`` only, 0/1,
+    default 1: the backward as one launch of dK/dV and dQ programs when the two configurations share warps and
+    stages and TMA is off; 0: two kernels) and ``TMA`` (0/1: stream the
     looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV kernel -- through Hopper TMA
     descriptors instead of pointer loads, when every layout allows it: unit last stride, 16-byte aligned base
     and strides; else the pointer path).
@@ -525,8 +590,8 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
             continue
         for key, val in cfg.items():
             require(key in _CONFIG_KEYS, func, kind, f"keys from {_CONFIG_KEYS}", repr(key))
-            if key == "TMA":
-                require(val in (0, 1), func, kind, "TMA: 0 or 1", repr(val))
+            if key in ("TMA", "FUSED"):
+                require(val in (0, 1), func, kind, f"{key}: 0 or 1", repr(val))
                 continue
             pow2 = isinstance(val, int) and val >= 16 and val & (val - 1) == 0
             ok = isinstance(val, int) and val >= 1 and (pow2 or not key.startswith("BLOCK"))
@@ -668,7 +733,7 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 def _no_tma(configs: list[dict[str, int]]) -> list[dict[str, int]]:
     """Configurations for ``tuned_launch``: launch options and tiles only (the tuned path loads through pointers)."""
-    return [{k: v for k, v in c.items() if k != "TMA"} for c in configs]
+    return [{k: v for k, v in c.items() if k not in ("TMA", "FUSED")} for c in configs]
 
 
 def _tma_ok(t: torch.Tensor) -> bool:
@@ -691,6 +756,18 @@ def _descriptors(ts: tuple[torch.Tensor, ...], rows: int, cols: tuple[int, ...])
                  for t, c in zip(ts, cols, strict=True))
 
 
+def _fused_config(bwd: dict[str, int], dq: dict[str, int]) -> dict[str, int] | None:
+    """The launch configuration of :func:`_attn_bwd_fused` from the dK/dV (``bwd``) and dQ configurations, or None
+    when the backward runs as two kernels: ``FUSED=0`` in ``bwd`` (``config_override(bwd={"FUSED": 0})``), TMA loads
+    (the split kernels' path) or the two asking for different warps or stages (one launch has one of each)."""
+    if not bwd.get("FUSED", 1) or bwd.get("TMA") or dq.get("TMA"):
+        return None
+    if bwd["num_warps"] != dq["num_warps"] or bwd["num_stages"] != dq["num_stages"]:
+        return None
+    return {"BLOCK_M1": bwd["BLOCK_M"], "BLOCK_N1": bwd["BLOCK_N"], "BLOCK_M2": dq["BLOCK_M"],
+            "BLOCK_N2": dq["BLOCK_N"], "num_warps": bwd["num_warps"], "num_stages": bwd["num_stages"]}
+
+
 def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
               lse2: torch.Tensor, g: _Geometry) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     delta = torch.empty((g.B, g.H, g.T), dtype=torch.float32, device=q.device)
@@ -702,6 +779,14 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
     dv = torch.empty_like(v, memory_format=torch.contiguous_format)
     common = (g.scale * _LOG2E, g.scale, g.window, g.sinks)
     configs, dq_configs = g.configs("bwd", q.dtype), g.configs("dq", q.dtype)
+    fused = _fused_config(configs[0], dq_configs[0])
+    if fused is not None and not (autotune_enabled() and len(configs) > 1 and len(dq_configs) > 1):
+        nkb = triton.cdiv(g.S, fused["BLOCK_N1"])
+        launch(_attn_bwd_fused, (nkb + g.group * triton.cdiv(g.T, fused["BLOCK_M2"]), g.B * g.HKV),
+               q, k, v, do, lse2, delta, dq, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
+               *_strides(dq), *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, nkb,
+               **g.flags(), **fused)
+        return dq, dk, dv
     if len(configs) > 1 and len(dq_configs) > 1:
         tuned_launch(_attn_bwd_dkdv, lambda c: (triton.cdiv(g.S, c["BLOCK_N"]), g.B * g.HKV), _no_tma(configs),
                      g.tune_key("bwd", q.dtype), q, k, v, do, lse2, delta, dk, dv, *_strides(q), *_strides(k),
@@ -712,7 +797,7 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
                      *_strides(v), *_strides(do), *_strides(dq), g.H, g.group, g.T, g.S, g.D, g.DV, *common,
                      **g.flags(), TMA=False)
         return dq, dk, dv
-    cfg = dict(configs[0])
+    cfg = {key: val for key, val in configs[0].items() if key != "FUSED"}
     ins: tuple[Any, ...] = (q, k, v, do)
     if cfg.pop("TMA", 0):  # Q/dO tiles of BLOCK_M rows, K/V tiles of BLOCK_N rows
         qd = _descriptors((q, do), cfg["BLOCK_M"], (g.bd, g.bdv))
@@ -723,7 +808,7 @@ def _backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
            *ins, lse2, delta, dk, dv, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
            *_strides(dk), *_strides(dv), g.H, g.HKV, g.group, g.T, g.S, g.D, g.DV, *common, **g.flags(), **cfg,
            TMA=ins[0] is not q)
-    cfg = dict(dq_configs[0])
+    cfg = {key: val for key, val in dq_configs[0].items() if key != "FUSED"}
     kv = (k, v)
     if cfg.pop("TMA", 0):  # K/V tiles of BLOCK_N rows (its own q and dO tiles: pointer loads)
         kv = _descriptors((k, v), cfg["BLOCK_N"], (g.bd, g.bdv))

@@ -137,6 +137,32 @@ def test_attention_low_precision_empty_rows_and_gqa(dtype: torch.dtype) -> None:
         assert np.abs(_np(g) - gg).max() <= 0.05 * max(1.0, np.abs(gg).max())
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3], CASES[6], CASES[7]],
+                         ids=["nomask", "window_sinks_gqa", "empty_rows", "sinks_past_window", "mqa_odd_dims"])
+def test_fused_and_split_backward_agree_with_the_oracle(case: tuple[Any, ...]) -> None:
+    """The one-launch backward (default: dK/dV and dQ programs in one grid) and the two-kernel backward
+    (``config_override(bwd={"FUSED": 0})``, the path of TMA loads and autotuning) give the oracle's VJP, and the same
+    bits, since each program runs the same block code; dK/dV and dQ take different tiles."""
+    from veriformer.fast.attention.flash import config_override
+
+    B, H, HKV, T, S, D, DV, causal, window, sinks = case
+    q, k, v = (seeded_randn(B, h, n, d, seed=i, grad=True)
+               for i, (h, n, d) in enumerate(((H, T, D), (HKV, S, D), (HKV, S, DV))))
+    do = seeded_randn(B, H, T, DV, seed=9)
+    grads = {}
+    for fused in (1, 0):
+        with config_override(bwd={"BLOCK_M": 16, "BLOCK_N": 32, "FUSED": fused}, dq={"BLOCK_M": 32, "BLOCK_N": 16}):
+            o = attention(q, k, v, causal=causal, window=window, sinks=sinks)
+            grads[fused] = torch.autograd.grad(o, (q, k, v), do)
+    G = H // HKV
+    kr, vr = (t.detach().repeat_interleave(G, 1) for t in (k, v))
+    _, _, *want = _oracle(q.detach(), kr, vr, do, causal, window, sinks)
+    want[1], want[2] = (w.reshape(B, HKV, G, S, -1).sum(2) for w in want[1:])
+    for got_fused, got_split, w in zip(grads[1], grads[0], want, strict=True):
+        assert torch.equal(got_fused, got_split)
+        np.testing.assert_allclose(got_fused.double().numpy(), w, atol=2e-5, rtol=1e-4)
+
+
 def test_attention_block_sizes_agree_and_noncontiguous_inputs() -> None:
     B, H, T, S, D = 2, 2, 45, 61, 64
     qt = _rand(B, T, H, D, seed=9)  # [B, T, H, D] memory layout, viewed as [B, H, T, D]
@@ -249,6 +275,8 @@ def test_config_override_applies_and_validates(monkeypatch: pytest.MonkeyPatch) 
     def recording(kernel: Any, grid: Any, *args: Any, **kwargs: Any) -> None:
         if "BLOCK_N" in kwargs:
             seen.append((kernel.fn.__name__, kwargs["BLOCK_M"], kwargs["BLOCK_N"]))
+        if "BLOCK_N1" in kwargs:
+            seen.append((kernel.fn.__name__, *(kwargs[f"BLOCK_{x}"] for x in ("M1", "N1", "M2", "N2"))))
         real_launch(kernel, grid, *args, **kwargs)
 
     real_launch = fa.launch
@@ -260,12 +288,16 @@ def test_config_override_applies_and_validates(monkeypatch: pytest.MonkeyPatch) 
     np.testing.assert_allclose(o.detach().numpy(), attention(q, k, v, causal=True).detach().numpy(), atol=1e-6)
     do = torch.randn_like(q)
     ref_grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
-    seen.clear()
-    with config_override(bwd={"BLOCK_M": 16, "BLOCK_N": 32}, dq={"BLOCK_M": 32, "BLOCK_N": 16}):
-        grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
-    assert seen[1:] == [("_attn_bwd_dkdv", 16, 32), ("_attn_bwd_dq", 32, 16)], seen
-    for a, b in zip(grads, ref_grads, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    for fused, want in ((0, [("_attn_bwd_dkdv", 16, 32), ("_attn_bwd_dq", 32, 16)]),
+                        (1, [("_attn_bwd_fused", 16, 32, 32, 16)])):
+        seen.clear()
+        with config_override(bwd={"BLOCK_M": 16, "BLOCK_N": 32, "FUSED": fused}, dq={"BLOCK_M": 32, "BLOCK_N": 16}):
+            grads = torch.autograd.grad(attention(q, k, v, causal=True), (q, k, v), do)
+        assert seen[1:] == want, seen
+        for a, b in zip(grads, ref_grads, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    with pytest.raises(InputError, match="'bwd'"), config_override(bwd={"FUSED": 2}):
+        pass
     with pytest.raises(InputError, match="'dq'"), config_override(dq={"TMA": 2}):
         pass
     with pytest.raises(InputError, match="'fwd'"), config_override(fwd={"BLOCK_M": 24}):
@@ -341,7 +373,7 @@ def test_sm90_static_report_no_spills_and_tensor_core_pipelines() -> None:
     limit: dict[str, int] = {}
     bad = [r for r in rows if not 0 <= r["spill"] <= limit.get(r["kernel"], 0) or not r["blocks"]]
     assert not bad, bad
-    looped = {"_attn_fwd", "_attn_bwd_dkdv", "_attn_bwd_dq", "_vq_fwd", "_vq_bwd_dq", "_vq_quantize",
+    looped = {"_attn_fwd", "_attn_bwd_dkdv", "_attn_bwd_dq", "_attn_bwd_fused", "_vq_fwd", "_vq_bwd_dq", "_vq_quantize",
               "_chunk_state_kernel", "_scan_fwd_kernel", "_bwd_dc_kernel", "_bwd_dxdb_kernel", "_fwd_h", "_bwd_dh",
               "_bwd_dqk", "_rerope_fwd", "_rerope_bwd_dkdv", "_rerope_bwd_dq"}
     bad = [r for r in rows if r["kernel"] in looped and (r["mma"] != "wgmma" or r["copies"] == "-")]
