@@ -3,7 +3,9 @@
 ``python benchmarks/attention.py`` (GPU) prints, for B=4, H=16, D=128, causal, T = S in 1K, 4K, 8K, 16K,
 forward and forward+backward: milliseconds, "speedup of ours" (the row's time over our default kernel's; > 1
 means ours is faster), TFLOP/s and the fraction of the bf16 matmul rate measured in the same process.  Our kernel
-runs twice: with its default pointer loads and with the TMA loads (``config_override(..., TMA=1)``).
+runs twice: with its default pointer loads and with the TMA loads (``config_override(..., TMA=1)``; ``--no-tma``
+skips it); ``--variants`` adds rows of it under other launch configurations (:data:`VARIANTS`: the two-kernel
+backward, the tiles timed on 2026-12-04, FlexAttention's tiles, autotuning), for timing the backward's design.
 ``--smoke`` runs a tiny CPU shape (Triton interpreter, SDPA math) so tests can call it.
 
 Rows stream as measured (``benchmarks/_roofline.py``: :class:`Bench`), implementation by implementation: ours
@@ -47,6 +49,42 @@ def _flex() -> Attn:
     return run
 
 
+# Our kernel under other launch configurations (``--variants``), to time the backward's design choices side by side
+# with the default: name -> (config_override keywords, environment variables set around each call, what it shows)
+VARIANTS: dict[str, tuple[dict[str, dict[str, int]], dict[str, str], str]] = {
+    "split": ({"bwd": {"FUSED": 0}}, {}, "the backward as two kernels (dK/dV, then dQ) at the default tiles"),
+    "tiles-12-04": ({"bwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2, "FUSED": 0}}, {},
+                    "the two kernels at the tiles timed on 2026-12-04 (64 x 64, 8 warps, 2 stages)"),
+    "flex-tiles": ({"bwd": {"BLOCK_M": 64, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3},
+                    "dq": {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3}}, {},
+                   "FlexAttention's sm_90 backward tiles (our dK/dV spills 108 B per thread there at D = 128)"),
+    "autotuned": ({}, {"VERIFORMER_AUTOTUNE": "1"},
+                  "VERIFORMER_AUTOTUNE=1: each kernel's curated list timed on first use (the two-kernel backward)"),
+}
+
+
+def _variant(name: str) -> Attn:
+    """Our causal kernel under :data:`VARIANTS` ``[name]`` (imported on first use: Triton is optional)."""
+    from veriformer.fast.attention.flash import attention, config_override
+
+    override, env, _ = VARIANTS[name]
+
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            with config_override(**override):
+                return attention(q, k, v, causal=True)  # type: ignore[return-value]
+        finally:
+            for key, val in saved.items():
+                if val is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = val
+
+    return run
+
+
 def _flops(B: int, H: int, T: int, S: int, D: int, mode: str) -> float:
     visible = sum(min(S, i + S - T + 1) for i in range(T)) / (T * S) if T <= 65536 else 0.5
     fwd = 4.0 * B * H * T * S * D * visible
@@ -66,6 +104,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--peers", nargs="*", default=None,
                     help="subset of: FLASH_ATTENTION CUDNN_ATTENTION EFFICIENT_ATTENTION MATH flex")
     ap.add_argument("--math-max-T", type=int, default=4096, help="longest T of the O(T^2)-memory MATH backend")
+    ap.add_argument("--variants", nargs="*", default=[], choices=sorted(VARIANTS),
+                    help="extra rows of our kernel under other launch configurations: "
+                         + "; ".join(f"{k}: {v[2]}" for k, v in VARIANTS.items()))
+    ap.add_argument("--no-tma", action="store_true", help="skip the row of our kernel with TMA loads")
     add_bench_args(ap)
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
@@ -81,8 +123,10 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     bench = Bench.from_args(args, device=device, warmup=1 if args.smoke else 5, rep=reps, name="attention")
     ceil = measure_ceilings(device, smoke=args.smoke)
     bench.out(repr(ceil))
-    impls = [Impl("triton_flash (ours)", triton_flash_causal()), Impl("triton_flash tma (ours)",
-                                                                      triton_flash_causal(tma=True))]
+    impls = [Impl("triton_flash (ours)", triton_flash_causal())]
+    if not args.no_tma:
+        impls.append(Impl("triton_flash tma (ours)", triton_flash_causal(tma=True)))
+    impls += [Impl(f"triton_flash {name} (ours)", _variant(name)) for name in args.variants]
     for p in sorted(peers, key=lambda p: p == "flex"):  # flex (torch.compile) last
         name = f"sdpa:{p}" if p != "flex" else "flex_attention"
         try:

@@ -18,12 +18,14 @@
 # `all` options: --budget S (default 540: seconds for all steps together), --smoke, --steps "a b" (a subset, in
 # that order), --extra-step 'name=command' (a step of your own, appended unless --steps names it; repeatable),
 # --grace S (SIGKILL this long after a step's SIGINT, default 10).  Steps, in order of value, with their weights:
-#   tests 28 (pytest -m gpu, ci profile, the kernels' files first), attention 12, linear_attention 14, ssm 13 (SSD),
-#   selective_scan 9, vq_attention 6, rope 3, ssm_conv 5 (FFT convolution, S4D kernel), mla 4 (MLA decode),
-#   monarch 4 (Monarch product), rerope 4 (ReRoPE attention), streaming 3 (sinks + window); an extra step weighs 10.
-#   With --budget 540 and every step using its whole share: tests 144 s, attention 62, linear_attention 72, ssm 67,
-#   selective_scan 46, vq_attention 31, rope 15, ssm_conv 26, mla 21, monarch 21, rerope 21, streaming 15 (a step
-#   that ends early leaves its time to the rest).
+#   tests 28 (pytest -m gpu, ci profile, the kernels' files first), attention 12, attention_bwd 8 (attention.py
+#   fwd+bwd: our backward fused / as two kernels / at the 2026-12-04 tiles / at FlexAttention's tiles / autotuned,
+#   SDPA-flash beside), linear_attention 14, ssm 13 (SSD), selective_scan 9, vq_attention 6, rope 3, ssm_conv 5 (FFT
+#   convolution, S4D kernel), mla 4 (MLA decode), monarch 4 (Monarch product), rerope 4 (ReRoPE attention),
+#   streaming 3 (sinks + window); an extra step weighs 10.
+#   With --budget 540 and every step using its whole share: tests 134 s, attention 57, attention_bwd 38,
+#   linear_attention 67, ssm 62, selective_scan 43, vq_attention 29, rope 14, ssm_conv 24, mla 19, monarch 19,
+#   rerope 19, streaming 14 (a step that ends early leaves its time to the rest).
 # Each step gets (budget left) x weight / (weights of the steps left) seconds, runs under
 # `timeout -s INT -k <grace> <share>`, and a benchmark gets --deadline <step start + share - 2 s> (cells it has no
 # time for print as skipped) and --call-timeout <share x 0.5> (each first call / timing: a 'timeout' row, then
@@ -80,8 +82,8 @@ session_all() {
   : > "$log"
   # weights: the GPU tests first; then the benchmarks that printed no row on 2026-12-04 (linear_attention, ssm,
   # selective_scan) and attention (the backward under work) before those measured then (vq, rope, ssm_conv)
-  local -A weight=([tests]=28 [attention]=12 [linear_attention]=14 [ssm]=13 [selective_scan]=9 [vq_attention]=6
-                   [rope]=3 [ssm_conv]=5 [mla]=4 [monarch]=4 [rerope]=4 [streaming]=3)
+  local -A weight=([tests]=28 [attention]=12 [attention_bwd]=8 [linear_attention]=14 [ssm]=13 [selective_scan]=9
+                   [vq_attention]=6 [rope]=3 [ssm_conv]=5 [mla]=4 [monarch]=4 [rerope]=4 [streaming]=3)
   local -A cmd
   local size
   local prio="tests/core/test_gpu_suspect.py tests/attention/test_fast_kernels.py tests/rope/test_rope_kernel.py
@@ -111,8 +113,13 @@ session_all() {
     [ "$b" = mla ] && [ "$smoke" = 1 ] && size="--smoke"  # decode: forward only anyway
     cmd[$b]="$PY -u benchmarks/$b.py $size"
   done
-  local order=(tests attention linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch rerope
-                streaming) e name
+  # the attention backward's design choices side by side (fused vs two kernels, the 2026-12-04 tiles, Flex's tiles,
+  # autotuned) with SDPA-flash as the reference; smoke: the plumbing, forward only
+  if [ "$smoke" = 1 ]; then size="--smoke --modes fwd --peers MATH --variants split"; else
+    size="--T 4096 16384 --modes fwd+bwd --peers FLASH_ATTENTION --variants split tiles-12-04 flex-tiles autotuned"; fi
+  cmd[attention_bwd]="$PY -u benchmarks/attention.py --no-tma $size"
+  local order=(tests attention attention_bwd linear_attention ssm selective_scan vq_attention rope ssm_conv mla monarch
+                rerope streaming) e name
   for e in "${extra[@]}"; do
     name=${e%%=*}; cmd[$name]=${e#*=}; weight[$name]=10; order+=("$name")
   done

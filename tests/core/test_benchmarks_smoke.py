@@ -61,7 +61,9 @@ def test_gpu_session_all_smoke(tmp_path: Path) -> None:
         # compile and timed seconds are printed to 0.1 s and may both read 0.0 for a torch-only script on the CPU
         assert timing and int(timing.group(4)) >= 2 and float(timing.group(1)) > 0, step
     assert "== gpu_session summary: budget 300 s" in summary and "status ok" in summary
-    for name in ["tests", *SCRIPTS]:
+    bwd = _step_output(out, "attention_bwd")  # our kernel under other launch configurations, in the same table
+    assert "triton_flash split (ours)" in bwd and "triton_flash tma" not in bwd, bwd
+    for name in ["tests", "attention_bwd", *SCRIPTS]:
         assert re.search(rf"^{name}\s+ok\s+0\s", summary, re.M), summary
     assert (tmp_path / "gpu_session.txt").read_text().endswith(summary)
     assert took < 300
