@@ -519,11 +519,14 @@ def _fwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     """Block sizes and launch options of the forward kernel (a first guess for the GPU; tune there)."""
     if interpreting():  # big tiles: fewer interpreted iterations
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
-    if bd > 128 or dtype == torch.float32:
-        # 8 warps from head dim 128 on: at 4 warps the float32 tiles spilled 4.7 KB per thread at D = 128 and
-        # 63 KB at D = 256 (sm_90, Triton 3.9 ptxas log), and took 2-3x longer to compile
-        return {"BLOCK_M": 64 if bd <= 128 else 32, "BLOCK_N": 32, "num_warps": 8 if bd >= 128 else 4,
-                "num_stages": 2}
+    if dtype == torch.float32:
+        # IEEE float32 products are FMA loops whose operands live in registers: 32 x 32 tiles at 8 warps, 1 stage
+        # (16 x 32 at D = 256) compile without a spill at D = 64, 128, 256 (sm_90, Triton 3.9 ptxas); the 64 x 32
+        # tiles at 2 stages used before spilled 1.3-1.6 KB per thread at D = 64-128 and 33 KB at D = 256
+        return {"BLOCK_M": 32 if bd <= 128 else 16, "BLOCK_N": 32, "num_warps": 8, "num_stages": 1}
+    if bd > 128:
+        # 16-bit, D = 256: 32 x 32 tiles at 8 warps (no spill; 4 warps spilled 63 KB per thread in float32)
+        return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 8, "num_stages": 2}
     return {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4 if bd <= 64 else 8, "num_stages": 3, "TMA": 0}
 
 
@@ -538,9 +541,14 @@ def _bwd_config(T: int, S: int, bd: int, dtype: torch.dtype) -> dict[str, int]:
     autotune (``VERIFORMER_AUTOTUNE=1``) and ``benchmarks/tune_attention.py`` decide."""
     if interpreting():
         return {"BLOCK_M": min(64, _pow2(T)), "BLOCK_N": min(64, _pow2(S)), "num_warps": 4, "num_stages": 1}
-    if bd > 128 or dtype == torch.float32:
-        # 8 warps from head dim 128 on (dK/dV at D = 128, float32: 7.6 KB spill per thread at 4 warps, 0.5 KB at 8)
-        return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 8 if bd >= 128 else 4, "num_stages": 1}
+    if dtype == torch.float32:
+        # IEEE FMA products, one launch for dK/dV and dQ: 32 x 32 at D <= 64, 16 x 32 at D = 128, 16 x 16 at D = 256,
+        # all at 8 warps and 1 stage, compile without a spill (sm_90, Triton 3.9 ptxas); the 32 x 32 tiles used
+        # before at every head dim spilled 1.0 KB per thread at D = 64 (4 warps), 0.5 KB at 128 and 15 KB at 256
+        return {"BLOCK_M": 32 if bd <= 64 else 16, "BLOCK_N": 32 if bd <= 128 else 16, "num_warps": 8,
+                "num_stages": 1}
+    if bd > 128:
+        return {"BLOCK_M": 32, "BLOCK_N": 32, "num_warps": 8, "num_stages": 1}
     return {"BLOCK_M": 64 if bd <= 64 else 32, "BLOCK_N": 128, "num_warps": 8, "num_stages": 3, "TMA": 0}
 
 
