@@ -41,11 +41,12 @@ from veriformer.fast._triton.ptx import compile_launch, resource_usage
 from veriformer.fast.attention.flash import config_override
 
 BF16 = torch.bfloat16
+_DTYPE = [BF16]  # the benchmark shapes' dtype (``--dtype``)
 _REGS_PER_SM, _SMEM_PER_SM, _SMEM_RESERVED, _THREADS_PER_SM, _BLOCKS_PER_SM = 65536, 228 * 1024, 1024, 2048, 32
 
 
-def _rand(*shape: int, dtype: torch.dtype = BF16, grad: bool = True) -> torch.Tensor:
-    t = torch.randn(*shape).to(dtype)
+def _rand(*shape: int, dtype: torch.dtype | None = None, grad: bool = True) -> torch.Tensor:
+    t = torch.randn(*shape).to(dtype or _DTYPE[0])
     return t.requires_grad_() if grad else t
 
 
@@ -134,19 +135,19 @@ def _rerope() -> None:
 
 
 FAMILIES: dict[str, tuple[str, Callable[[], None]]] = {
-    "attention": ("flash attention, bf16, B=1 H=2 T=S=4096 D=128, causal", _attention(128)),
+    "attention": ("flash attention, B=1 H=2 T=S=4096 D=128, causal", _attention(128)),
     "attention_tma": ("the same with config_override TMA=1: looped tiles through TMA descriptors",
                       _attention(128, tma=True)),
-    "attention_d64": ("flash attention, bf16, T=S=4096 D=64, causal", _attention(64)),
-    "rope": ("rope_qk, bf16, Hq=4 Hk=2 T=4096 D=128", _rope),
-    "linear_attention": ("chunk / lightning linear attention, bf16, T=4096 H=2 K=V=128", _linear_attention),
-    "vq_attention": ("VQ attention, bf16, T=4096 D=128, codebook 512, W=256, causal", _vq_attention),
-    "selective_scan": ("selective scan, bf16, d=256 n=16 L=4096, softplus, D, z", _selective_scan),
-    "ssd": ("SSD chunk scan, bf16, T=4096 H=4 P=64 N=128 chunk 256, D, z", _ssd),
+    "attention_d64": ("flash attention, T=S=4096 D=64, causal", _attention(64)),
+    "rope": ("rope_qk, Hq=4 Hk=2 T=4096 D=128", _rope),
+    "linear_attention": ("chunk / lightning linear attention, T=4096 H=2 K=V=128", _linear_attention),
+    "vq_attention": ("VQ attention, T=4096 D=128, codebook 512, W=256, causal", _vq_attention),
+    "selective_scan": ("selective scan, d=256 n=16 L=4096, softplus, D, z", _selective_scan),
+    "ssd": ("SSD chunk scan, T=4096 H=4 P=64 N=128 chunk 256, D, z", _ssd),
     "s4d": ("S4D kernel, H=256 N2=32 L=4096", _s4d),
-    "mla": ("MLA decode, bf16, B=4 T=1 H=128, latent 512 + rope 64, S=8192", _mla),
-    "monarch": ("Monarch product, bf16, 4096 tokens, n=4096 (64 blocks of 64)", _monarch),
-    "rerope": ("Leaky ReRoPE attention (k=16), bf16, T=4096 D=128, window 512", _rerope),
+    "mla": ("MLA decode, B=4 T=1 H=128, latent 512 + rope 64, S=8192", _mla),
+    "monarch": ("Monarch product, 4096 tokens, n=4096 (64 blocks of 64)", _monarch),
+    "rerope": ("Leaky ReRoPE attention (k=16), T=4096 D=128, window 512", _rerope),
 }
 
 
@@ -205,10 +206,13 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", choices=sorted(FAMILIES), default=None)
+    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
+                    help="dtype of the benchmark shapes' inputs (float32: the IEEE FMA products)")
     args = ap.parse_args(argv)
     families = args.only or list(FAMILIES)
+    _DTYPE[0] = getattr(torch, args.dtype)
     rows = [r for f in families for r in rows_for(f)]
-    print(f"sm_90 static resources, Triton {triton.__version__}, torch {torch.__version__}, "
+    print(f"sm_90 static resources, {args.dtype} inputs, Triton {triton.__version__}, torch {torch.__version__}, "
           f"{datetime.date.today().isoformat()} (compiled without a GPU; not a timing)")
     for f in families:
         print(f"  {f}: {FAMILIES[f][0]}")
