@@ -443,13 +443,17 @@ def _quantize_triton(k: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
     bd = _pow2(D)
     block_t = min(64, _pow2(T)) if emulate else 64
     block_c = min(64, _pow2(C)) if emulate else (64 if bd <= 128 else 32)
+    warps, stages = 4, 1 if emulate else 2
+    if k.dtype == torch.float32 and not emulate:
+        cfg = _f32_config("quantize", bd)
+        block_t, block_c, warps, stages = cfg["BLOCK_T"], cfg["BLOCK_C"], cfg["num_warps"], cfg["num_stages"]
     dot_prec = "ieee" if (k.dtype == torch.float32 or emulate) else "tf32"
     eps_scale = 4.0 * (D + 2) * _U32
     sh = 0 if Hc == 1 else 1
     launch(_vq_quantize, (triton.cdiv(T, block_t), B * H), k, cb, cn2, cmax, z, amb,
            *_strides(k), cb.stride(0) * sh, cb.stride(1), cb.stride(2), cn2.stride(0) * sh, cmax.stride(0) * sh,
            H, T, D, C, eps_scale, BLOCK_T=block_t, BLOCK_C=block_c, BLOCK_D=bd, EMULATE=emulate,
-           DOT_PREC=dot_prec, num_warps=4, num_stages=1 if emulate else 2)
+           DOT_PREC=dot_prec, num_warps=warps, num_stages=stages)
     z = z.long()
     flat = amb.reshape(-1).nonzero().squeeze(-1)
     if flat.numel():
@@ -490,11 +494,37 @@ def _gather(cb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------ forward
 
 
+def _f32_config(kind: str, bd: int) -> dict[str, int]:
+    """Launch configuration of kernel ``kind`` ("quantize", "cache", "fwd", "dq") for float32 inputs on the GPU at
+    head-dim tile ``bd`` (quantize: D's, cache: Dv's, fwd and dq: the larger).  IEEE float32 products are FMA
+    loops whose operands live in registers, so the 16-bit tiles spill; these compile without a spill at
+    D = Dv = 16, 32, 64, 128, 256 (sm_90, Triton 3.9 ptxas, static; T = 4096, C = 512, W = 256, causal and not)."""
+    if kind == "quantize":
+        # 32 x 32 (16 x 16 at D = 256, 2 stages); 8 warps (16 at D = 128): 166 / 44 / 42 registers at D = 64 / 128 /
+        # 256.  The 64 x 64 tiles at 4 warps, 2 stages used before spilled 9.2 KB per thread at D = 128
+        if bd > 128:
+            return {"BLOCK_T": 16, "BLOCK_C": 16, "num_warps": 8, "num_stages": 2}
+        return {"BLOCK_T": 32, "BLOCK_C": 32, "num_warps": 16 if bd > 64 else 8, "num_stages": 1}
+    if kind == "cache":
+        # 64 codes x 32 keys, 1 stage, 4 warps (8 at Dv = 256): 162 / 241 / 226 registers at Dv = 64 / 128 / 256;
+        # the 64 x 64 tiles at 2 stages used before spilled 304 B per thread at Dv = 128
+        return {"BLOCK_C": 64, "BLOCK_N": 32, "num_warps": 4 if bd <= 128 else 8, "num_stages": 1}
+    if kind == "fwd":
+        # 32 x 32 tiles (queries, keys, codes) at 16 warps (8 at D <= 32: 16 spilled 4 B at D = 16), 1 stage: 48 /
+        # 64 / 74 registers at D = 64 / 128 / 256; the 64 x 64 x 64 tiles at 8 warps, 2 stages used before spilled
+        # 27 KB per thread at D = 128
+        return {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_C": 32, "num_warps": 16 if bd > 32 else 8, "num_stages": 1}
+    # dq: 16 x 16 x 16 tiles at 8 warps (2 stages at D = 256): 132 / 170 / 80 registers at D = 64 / 128 / 256; the
+    # 64 x 64 x 64 tiles at 8 warps, 2 stages used before spilled 36 KB per thread at D = 128 (32-query tiles
+    # spilled at every head dim)
+    return {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_C": 16, "num_warps": 8, "num_stages": 1 if bd <= 128 else 2}
+
+
 class _Tiles:
     """Launch constants shared by the forward and the dq kernel (one query tile = BLOCK_M rows of one block)."""
 
     def __init__(self, q: torch.Tensor, cb: torch.Tensor, v: torch.Tensor, causal: bool, W: int,
-                 max_bm: int = 128) -> None:
+                 max_bm: int = 128, kind: str = "fwd") -> None:
         B, H, T, D = q.shape
         C, DV = cb.shape[1], v.shape[3]
         self.emulate = emulate = interpreting()
@@ -508,11 +538,19 @@ class _Tiles:
             bc = min(64, _pow2(C))
             self.warps, self.stages = 4, 1
             self.bc_cache, self.bn_cache = min(64, _pow2(C)), min(64, _pow2(min(W, T)))
+            self.cache_warps, self.cache_stages = 4, 1
+        elif q.dtype == torch.float32:
+            cfg, cc = _f32_config(kind, max(bd, bdv)), _f32_config("cache", bdv)
+            bm, bn, bc = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_C"]
+            self.warps, self.stages = cfg["num_warps"], cfg["num_stages"]
+            self.bc_cache, self.bn_cache = cc["BLOCK_C"], cc["BLOCK_N"]
+            self.cache_warps, self.cache_stages = cc["num_warps"], cc["num_stages"]
         else:
-            bm = 64 if (big or q.dtype == torch.float32) else max_bm
+            bm = 64 if big else max_bm
             bn, bc = (32 if big else 64), (32 if big else 64)
             self.warps, self.stages = (4 if max(bd, bdv) <= 64 else 8), 2
             self.bc_cache, self.bn_cache = (32 if big else 64), 64
+            self.cache_warps, self.cache_stages = 4, 2
         if causal:
             bm = min(bm, _pow2(W))  # tiles of bm rows inside each block; the block's last tile may be partial
             bn = min(bn, bm)
@@ -543,8 +581,8 @@ def _forward_triton(q: torch.Tensor, z: torch.Tensor, cb: torch.Tensor, v: torch
     cnt = torch.empty((B, H, tl_.nb, C), dtype=torch.float32, device=q.device)
     launch(_vq_cache, (triton.cdiv(C, tl_.bc_cache), B * H), z32, v, U, cnt, *_strides(v), *_strides(U),
            *_strides(cnt)[:3], H, T, DV, C, W if causal else T, tl_.nb, CAUSAL=causal, BLOCK_C=tl_.bc_cache,
-           BLOCK_N=tl_.bn_cache, BLOCK_DV=tl_.bdv, EMULATE=tl_.emulate, DOT_PREC=tl_.dot_prec, num_warps=4,
-           num_stages=tl_.stages)
+           BLOCK_N=tl_.bn_cache, BLOCK_DV=tl_.bdv, EMULATE=tl_.emulate, DOT_PREC=tl_.dot_prec,
+           num_warps=tl_.cache_warps, num_stages=tl_.cache_stages)
     o = torch.empty((B, H, T, DV), dtype=q.dtype, device=q.device)
     lse2 = torch.empty((B, H, T), dtype=torch.float32, device=q.device)
     launch(_vq_fwd, tl_.grid, q, z32, cb, v, U, cnt, o, lse2, *_strides(q), cb.stride(0) * tl_.sh, cb.stride(1),
@@ -570,7 +608,7 @@ def _backward_triton(do: torch.Tensor, q: torch.Tensor, z32: torch.Tensor, cb: t
            q, k_hat, v, do, lse2, delta, dk, dv, *_strides(q), *_strides(k_hat), *_strides(v), *_strides(do),
            *_strides(dk), *_strides(dv), H, H, 1, T, T, D, DV, scale * _LOG2E, scale, 0, 0, **g.flags(), **cfg)
     dq = torch.empty_like(q, memory_format=torch.contiguous_format)
-    tl_ = _Tiles(q, cb, v, causal, W, max_bm=64)  # dq tile + q + dO in registers: smaller query tiles
+    tl_ = _Tiles(q, cb, v, causal, W, max_bm=64, kind="dq")  # dq tile + q + dO in registers: smaller query tiles
     launch(_vq_bwd_dq, tl_.grid, q, z32, cb, v, U, cnt, do, lse2, delta, dq, *_strides(q), cb.stride(0) * tl_.sh,
            cb.stride(1), cb.stride(2), *_strides(v), *_strides(U), *_strides(cnt)[:3], *_strides(do), *_strides(dq),
            H, T, D, DV, C, W, tl_.tpb, scale * _LOG2E, scale, **tl_.consts(causal, q.dtype))
