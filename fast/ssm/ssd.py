@@ -536,7 +536,16 @@ class _Geometry:
         self.dot_prec = "ieee" if (x.dtype == torch.float32 or self.emulate) else "tf32"
         self.bp, self.bn = _pow2(self.P), _pow2(self.N)
         self.bq = _pow2(self.Q)
-        self.bm = min(64, self.bq)
+        # float32 on the GPU: IEEE float32 products are FMA loops whose operands live in registers; the 16-bit
+        # tiles (64 rows, 8 warps, 3 stages) spilled 16.7 KB per thread in _scan_fwd_kernel, 26 KB in
+        # _bwd_dc_kernel and 33 KB in _bwd_dxdb_kernel (p = 64, n = 128, chunk 256; the blocks also needed
+        # 146-162 KiB of shared memory).  32-row tiles at 8 warps, 2 stages: _scan_fwd_kernel 72 registers, no
+        # spill, 49 KiB, 3 blocks/SM; _bwd_dxdb_kernel 144 registers, no spill, 89 KiB; _bwd_dc_kernel still
+        # spills 308 bytes (none at n = 64; no tile, warp or stage count among 16-64 rows, 2-16 warps, 1-4
+        # stages compiles it without a spill at n = 128: its hin product plus the da prefix sums); the same at
+        # chunk 64 and 128 (sm_90, Triton 3.9 ptxas, static)
+        self.fp32 = x.dtype == torch.float32 and not self.emulate
+        self.bm = min(32 if self.fp32 else 64, self.bq)
         self.nmb = -(-self.Q // self.bm)
         self.pn = self.P * self.N
         self.block_pass = min(_pow2(self.pn), 4096) if self.emulate else 1024  # GPU: one bucket (masked)
@@ -544,7 +553,7 @@ class _Geometry:
         # tile index type: int32 on the GPU (registers); int64 in the interpreter, which checks every int32
         # add/mul for overflow at ~1 ms of Python each (int64 ops are not checked)
         self.idx = tl.int64 if self.emulate else tl.int32
-        self.warps = {} if self.emulate else {"num_warps": 8}
+        self.warps = {} if self.emulate else {"num_warps": 8, "num_stages": 2} if self.fp32 else {"num_warps": 8}
 
     # curated launch configurations of the chunk-state kernel (tuned_launch; the first is the default, the others
     # are timed only with VERIFORMER_AUTOTUNE=1 on launches that are not small): mamba's _chunk_state_fwd_kernel
@@ -553,6 +562,12 @@ class _Geometry:
 
     def state_configs(self) -> list[dict[str, Any]]:
         """Configurations of ``_chunk_state_kernel``: BLOCK_K, warps, stages (the grid does not depend on them)."""
+        if self.fp32:
+            # one default: 32-row steps at 8 warps, 1 stage compile without a spill in float32 (80 registers,
+            # 25 KiB, 3 blocks/SM forward and reverse at p = 64, n = 128); the 16-bit default (64 rows, 8 warps,
+            # 3 stages) spilled 7.6 KB per thread forward and 1.65 KB reverse, and every entry of the 16-bit list
+            # spilled 0.6-20 KB (sm_90, Triton 3.9 ptxas, static)
+            return [{"BLOCK_K": min(32, self.bq), "num_warps": 8, "num_stages": 1}]
         out: list[dict[str, Any]] = [{"BLOCK_K": self.bm, **self.warps}]
         if not self.emulate:
             for bk, w, st in self._STATE_CHOICES:
