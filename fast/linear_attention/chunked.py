@@ -469,6 +469,29 @@ class _Geometry:
         big = self.bk_full >= 128 or chunk >= 128
         self.launch = {} if self.emulate else {"num_warps": 8 if big else 4, "num_stages": 2}
         self.fixed_tiles = head_blocks is not None  # a caller's tiles are not tuned
+        # launch options of the V-blocked kernels (_fwd_o, _bwd_dv) and of _bwd_dqk (its V step bv_dqk)
+        self.o_launch = self.launch
+        self.dqk_launch = self.launch if self.emulate else {**self.launch, "num_warps": 8}
+        self.bv_dqk = self.bv_o
+        self.fp32 = q.dtype == torch.float32 and not self.emulate
+        if self.fp32:
+            # IEEE float32 products are FMA loops with their operands in registers (sm_90, Triton 3.9 ptxas, static,
+            # chunk 64).  _fwd_o / _bwd_dv, gated: 32 warps at K = 128 (45-50 registers), 16 at K <= 64 (58-60),
+            # 1 stage, no spill; the 16-bit options (8 warps at K = 128, 4 at 64, 2 stages) spilled 18.7 / 1.1 KB
+            # per thread at K = 128 and 20.1 / 19.7 KB at K = 64.  Ungated (GATE 0) they spill at every warp count
+            # with 64-wide V blocks (1.0-1.1 KB at 16-32 warps); 16-wide at 8 warps: no spill at K = 64 (164 / 178
+            # registers), still 536 / 644 bytes at K = 128, the least of the tiles tried.  _bwd_dqk: 16-wide V
+            # steps at 16 warps, 1 stage (106-123 registers, every gate, no spill); the 64-wide step at 8 warps
+            # and 2 stages spilled 684-812 bytes, the 32-wide one 764-860 bytes ungated or without dg.
+            # One configuration each, not tuned.
+            self.dqk_launch = {"num_warps": 16, "num_stages": 1}
+            self.bv_dqk = min(16, self.bv_o)
+            if gate == _NO_GATE:
+                self.o_launch = {"num_warps": 8, "num_stages": 1}
+                if head_blocks is None:
+                    self.bv_o = min(16, self.bv_o)
+            else:
+                self.o_launch = {"num_warps": 32 if self.bk_full >= 128 else 16, "num_stages": 1}
 
     # Curated launch configurations (tuned_launch: the first is the default, the others are timed only with
     # VERIFORMER_AUTOTUNE=1 on launches that are not small): tiles and warps of fla's chunk kernels on Hopper
@@ -482,9 +505,10 @@ class _Geometry:
         return (str(dtype), self.bk_full, self.bv_full, self.gate, self.BT, length_bucket(self.T))
 
     def o_configs(self) -> list[dict[str, Any]]:
-        """Configurations of the V-blocked kernels (_fwd_o, _bwd_dv): BV, warps, stages; the first is the default."""
-        out = [{"BV": self.bv_o, **self.launch}]
-        if not (self.emulate or self.fixed_tiles):
+        """Configurations of the V-blocked kernels (_fwd_o, _bwd_dv): BV, warps, stages; the first is the default
+        (float32: the only one)."""
+        out = [{"BV": self.bv_o, **self.o_launch}]
+        if not (self.emulate or self.fixed_tiles or self.fp32):
             for bv, w, st in self._O_CHOICES:
                 c = {"BV": bv, "num_warps": w, "num_stages": st}
                 if bv <= self.bv_full and (bv < 128 or self.bk_full <= 128) and c not in out:
@@ -494,7 +518,7 @@ class _Geometry:
     def state_configs(self) -> list[dict[str, Any]]:
         """Configurations of the state kernels (_fwd_h, _bwd_dh): BK, BV, warps, stages; the first is the default."""
         out = [{"BK": self.bk_state, "BV": self.bv_state, **self.launch}]
-        if not (self.emulate or self.fixed_tiles):
+        if not (self.emulate or self.fixed_tiles or self.fp32):  # float32: the default (no spill) only
             for bk, bv, w, st in self._STATE_CHOICES:
                 c = {"BK": bk, "BV": bv, "num_warps": w, "num_stages": st}
                 if bk <= self.bk_full and bv <= self.bv_full and c not in out:
@@ -502,12 +526,8 @@ class _Geometry:
         return out
 
     def base_flags(self) -> dict[str, Any]:
-        """:meth:`flags` without the launch options (they come with a tuned configuration)."""
+        """The constexpr flags of every launch (the launch options come with a configuration)."""
         return {"GATE": self.gate, "BT": self.BT, "EMULATE": self.emulate, "DOT_PREC": self.dot_prec}
-
-    def flags(self, num_warps: int | None = None) -> dict[str, Any]:
-        launch = self.launch if (num_warps is None or self.emulate) else {**self.launch, "num_warps": num_warps}
-        return {"GATE": self.gate, "BT": self.BT, "EMULATE": self.emulate, "DOT_PREC": self.dot_prec, **launch}
 
     def states(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor | None,
                slope: torch.Tensor | None, h0: torch.Tensor | None,
@@ -572,7 +592,8 @@ class _ChunkLinearAttention(torch.autograd.Function):
                           dtype=torch.float32 if geo.emulate else q.dtype) if scratch else hs
         launch(_bwd_dqk, (geo.nk_dqk, geo.NT, geo.B * geo.H), q, k, v, gp, sp, do, hs, dhs, dq, dk, dv,
                _ptr(dgp, hs), scr, geo.scale, geo.T, geo.H, geo.K, geo.V, geo.NT, STORE_DG=want_dg,
-               FUSE_DV=geo.fuse_dv, BK=geo.bk_dqk, BV=geo.bv_o, TRANS_SCRATCH=scratch, **geo.flags(num_warps=8))
+               FUSE_DV=geo.fuse_dv, BK=geo.bk_dqk, BV=geo.bv_dqk, TRANS_SCRATCH=scratch, **geo.base_flags(),
+               **geo.dqk_launch)
         if not geo.fuse_dv:
             tuned_launch(_bwd_dv, lambda c: (triton.cdiv(geo.V, c["BV"]), geo.NT, geo.B * geo.H), geo.o_configs(),
                          ("bwd_dv", *geo.tune_key(q.dtype)), q, k, gp, sp, do, dhs, dv, geo.scale, geo.T, geo.H,
