@@ -401,8 +401,8 @@ def _triton_version() -> tuple[int, int, int]:
     return padded[0], padded[1], padded[2]
 
 
-def transpose_workaround(device: torch.device | None = None, *, force: bool | None = None,
-                         reset: bool = False) -> bool:
+def transpose_workaround(device: torch.device | None = None, *, dtype: torch.dtype | None = None,
+                         force: bool | None = None, reset: bool = False) -> bool:
     """Whether the backward's ``_bwd_dqk`` forms ``dk = M^T Q`` from a scratch round trip (store M, read it back
     transposed) instead of ``tl.trans(M)`` of the rounded dot accumulator M = scale dO V^T (.) D.
 
@@ -411,7 +411,9 @@ def transpose_workaround(device: torch.device | None = None, *, force: bool | No
     gives wrong dk / dg there (PR #826: the transposed accumulator layout is mis-lowered; the bisection failed
     with 64-wide K blocks and passed with 32 and 128).  Our kernel has that very structure (BT = 64 chunks, K
     blocks of 64 on the GPU), so by default the workaround is on exactly there: a CUDA device of compute
-    capability 9.x and Triton in [3.4.0, 3.7.1).  Cost: one [BT, BT] store and load per program (8 KB in bf16).
+    capability 9.x and Triton in [3.4.0, 3.7.1), for 16-bit inputs: float32 products are IEEE FMA loops, not wgmma,
+    so the mis-lowered layout never arises (and the round trip made the float32 kernel spill 1.3-1.4 KB per thread
+    under the GPU image's Triton 3.6; sm_90 static).  Cost: one [BT, BT] store and load per program (8 KB in bf16).
     ``force=True/False`` pins the choice (tests, sweeps), ``reset=True`` returns to the automatic rule; the
     environment variable ``VERIFORMER_LA_TRANSPOSE_SCRATCH=0/1`` pins it too."""
     import os
@@ -425,7 +427,7 @@ def transpose_workaround(device: torch.device | None = None, *, force: bool | No
     env = os.environ.get("VERIFORMER_LA_TRANSPOSE_SCRATCH")
     if env is not None:
         return env.strip() not in ("0", "", "false", "no", "off")
-    if device is None or device.type != "cuda" or not torch.cuda.is_available():
+    if device is None or device.type != "cuda" or not torch.cuda.is_available() or dtype == torch.float32:
         return False
     return torch.cuda.get_device_capability(device)[0] == 9 and (3, 4, 0) <= _triton_version() < (3, 7, 1)
 
@@ -587,7 +589,7 @@ class _ChunkLinearAttention(torch.autograd.Function):
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         dgp = torch.empty((geo.nk_dqk, geo.B, geo.H, geo.T), dtype=torch.float32, device=q.device) if want_dg \
             else None
-        scratch = transpose_workaround(q.device)
+        scratch = transpose_workaround(q.device, dtype=q.dtype)
         scr = torch.empty((geo.B * geo.H * geo.NT * geo.nk_dqk, geo.BT, geo.BT), device=q.device,
                           dtype=torch.float32 if geo.emulate else q.dtype) if scratch else hs
         launch(_bwd_dqk, (geo.nk_dqk, geo.NT, geo.B * geo.H), q, k, v, gp, sp, do, hs, dhs, dq, dk, dv,

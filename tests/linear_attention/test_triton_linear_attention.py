@@ -110,6 +110,28 @@ def test_transpose_scratch_path_equals_default(gate: float) -> None:
     assert transpose_workaround(torch.device("cpu")) is False
 
 
+def test_transpose_workaround_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The automatic rule: on for 16-bit inputs on a compute-capability-9 GPU with Triton in [3.4.0, 3.7.1), off
+    outside that range and for float32 (IEEE FMA products: no wgmma accumulator to mis-lower)."""
+    from veriformer.fast.linear_attention import chunked
+
+    monkeypatch.delenv("VERIFORMER_LA_TRANSPOSE_SCRATCH", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    cuda = torch.device("cuda")
+    try:
+        chunked.transpose_workaround(reset=True)
+        for version, dtype, want in (((3, 6, 0), torch.bfloat16, True), ((3, 6, 0), torch.float16, True),
+                                     ((3, 6, 0), torch.float32, False), ((3, 7, 1), torch.bfloat16, False),
+                                     ((3, 3, 0), torch.bfloat16, False)):
+            monkeypatch.setattr(chunked, "_triton_version", lambda v=version: v)
+            assert chunked.transpose_workaround(cuda, dtype=dtype) is want, (version, dtype)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+        assert chunked.transpose_workaround(cuda, dtype=torch.bfloat16) is False
+    finally:
+        chunked.transpose_workaround(reset=True)
+
+
 def test_head_tiles_smaller_than_head_dims_match_oracle() -> None:
     """K = 40, V = 36 with 16 x 16 head tiles (3 x 3 state programs, 3 V blocks in the o / dq-dk-dv loops,
     masked padding in each): output, final state and every gradient against the float64 oracle (float32)."""
