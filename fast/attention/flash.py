@@ -586,7 +586,7 @@ def config_override(*, fwd: Mapping[str, int] | None = None, bwd: Mapping[str, i
     stages and TMA is off; 0: two kernels) and ``TMA`` (0/1: stream the
     looped tiles -- K and V in the forward and dQ kernels, Q and dO in the dK/dV kernel -- through Hopper TMA
     descriptors instead of pointer loads, when every layout allows it: unit last stride, 16-byte aligned base
-    and strides; else the pointer path).
+    and strides, and 16-bit inputs; else the pointer path).
     For tuning sweeps (``benchmarks/tune_attention.py``); ``block_sizes=`` of a call still wins."""
     func = "config_override"
     require(kernel in OVERRIDE_KERNELS, func, "kernel", f"one of {OVERRIDE_KERNELS}", repr(kernel))
@@ -670,7 +670,9 @@ class _Geometry:
         if self.small:  # latency-bound anyway: the tiles that compile fastest and never spill (sm_90: 2-3x faster
             cfg = dict(_SMALL_CONFIG)  # to compile than the default tiles, e.g. 5.4 s vs 7.3 s for dK/dV at D = 128)
         cfg = {**cfg, **self.override.get(kind, {})}
-        if self.small:
+        if self.small or dtype == torch.float32:
+            # float32: IEEE FMA products with register operands, nothing for TMA to feed; through descriptors the
+            # forward and dQ kernels spilled 0.6 and 2.6 KB per thread at D = 128 (sm_90 static): pointer loads
             cfg["TMA"] = 0
         if self.blocks is not None:
             cfg = {**cfg, "BLOCK_M": self.blocks[0], "BLOCK_N": self.blocks[1]}
