@@ -163,6 +163,32 @@ def test_fused_and_split_backward_agree_with_the_oracle(case: tuple[Any, ...]) -
         np.testing.assert_allclose(got_fused.double().numpy(), w, atol=2e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("case", [(1, 4, 2, 150, 300, 64, 64, True, None, 0), (1, 2, 2, 200, 200, 64, 64, True, 90, 3),
+                                  (1, 2, 1, 130, 190, 48, 64, False, None, 0)],
+                         ids=["causal_gqa_s_gt_t", "window_sinks", "nomask_mqa"])
+def test_backward_at_the_gpu_tiles(case: tuple[Any, ...]) -> None:
+    """The GPU's default backward tiles for 16-bit inputs (dK/dV: 128 keys in steps of 32 queries; dQ: 128 queries in
+    steps of 64 keys; one launch), run under the interpreter on sizes that leave partial, edge and fully visible
+    blocks, give the oracle's VJP."""
+    from veriformer.fast.attention.flash import _bwd_config, _dq_config, config_override
+
+    bwd = {k: v for k, v in _bwd_config(4096, 4096, 128, torch.bfloat16, gpu=True).items() if k.startswith("BLOCK")}
+    dq = {k: v for k, v in _dq_config(4096, 4096, 128, torch.bfloat16, gpu=True).items() if k.startswith("BLOCK")}
+    assert (bwd["BLOCK_N"], dq["BLOCK_M"]) == (128, 128)
+    B, H, HKV, T, S, D, DV, causal, window, sinks = case
+    q, k, v = (seeded_randn(B, h, n, d, seed=i, grad=True)
+               for i, (h, n, d) in enumerate(((H, T, D), (HKV, S, D), (HKV, S, DV))))
+    do = seeded_randn(B, H, T, DV, seed=5)
+    with config_override(bwd=bwd, dq=dq):
+        got = torch.autograd.grad(attention(q, k, v, causal=causal, window=window, sinks=sinks), (q, k, v), do)
+    G = H // HKV
+    kr, vr = (t.detach().repeat_interleave(G, 1) for t in (k, v))
+    _, _, *want = _oracle(q.detach(), kr, vr, do, causal, window, sinks)
+    want[1], want[2] = (w.reshape(B, HKV, G, S, -1).sum(2) for w in want[1:])
+    for g_, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g_.double().numpy(), w, atol=5e-5, rtol=1e-4)
+
+
 def test_attention_block_sizes_agree_and_noncontiguous_inputs() -> None:
     B, H, T, S, D = 2, 2, 45, 61, 64
     qt = _rand(B, T, H, D, seed=9)  # [B, T, H, D] memory layout, viewed as [B, H, T, D]
