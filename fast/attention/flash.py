@@ -118,6 +118,14 @@ if HAVE_TRITON:
             x = x.to(tl.float32)
         return x
 
+    @device_function
+    def _heaviest_first(pid, n, CAUSAL: tl.constexpr):
+        """Query block ``pid`` of ``n`` in launch order, reversed when causal: the last blocks see the most keys, so
+        starting them first shortens the tail."""
+        if CAUSAL:
+            pid = n - 1 - pid
+        return pid
+
     @triton.jit
     def _visible(offs_m, offs_n, shift, S, window, sinks, CAUSAL: tl.constexpr, WINDOW: tl.constexpr):
         """Boolean [BLOCK_M, BLOCK_N]: key offs_n visible to query offs_m (position p = i + shift)."""
@@ -207,9 +215,7 @@ if HAVE_TRITON:
                   BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
                   DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
-        pid_m = tl.program_id(0)
-        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
-            pid_m = tl.num_programs(0) - 1 - pid_m
+        pid_m = _heaviest_first(tl.program_id(0), tl.num_programs(0), CAUSAL)
         pid_bh = tl.program_id(1)
         b = (pid_bh // H).to(tl.int64)
         h = (pid_bh % H).to(tl.int64)
@@ -468,9 +474,7 @@ if HAVE_TRITON:
                      BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EMULATE: tl.constexpr,
                      DOT_PREC: tl.constexpr, TMA: tl.constexpr = False):
         DTYPE: tl.constexpr = Q.dtype.element_ty
-        pid_m = tl.program_id(0)
-        if CAUSAL:  # heaviest query blocks (the last: they see the most keys) first, shortening the tail
-            pid_m = tl.num_programs(0) - 1 - pid_m
+        pid_m = _heaviest_first(tl.program_id(0), tl.num_programs(0), CAUSAL)
         pid_bh = tl.program_id(1)
         _dq_program(Q, K, V, DO, LSE, DELTA, DQ, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
                     sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd, pid_m, (pid_bh // H).to(tl.int64),
@@ -503,9 +507,7 @@ if HAVE_TRITON:
         else:
             nqb = tl.cdiv(T, BLOCK_M2)
             r = pid - NKB
-            pid_m = r % nqb
-            if CAUSAL:
-                pid_m = nqb - 1 - pid_m
+            pid_m = _heaviest_first(r % nqb, nqb, CAUSAL)
             _dq_program(Q, K, V, DO, LSE, DELTA, DQ, sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
                         sdb, sdh, sdt, sdd, s_dqb, s_dqh, s_dqt, s_dqd, pid_m, b, hk * GROUP + r // nqb, H, GROUP, T,
                         S, D, DV, qk_scale, sm_scale, window, sinks, CAUSAL, WINDOW, BLOCK_M2, BLOCK_N2, BLOCK_D,

@@ -53,6 +53,25 @@ if HAVE_TRITON:
     from veriformer.fast._triton.online_softmax import online_softmax_step
     from veriformer.fast._triton.precision import load_tile, to_operand, to_store
 
+    @device_function
+    def _query_tiles(Q1, Q2, b, h, offs_m, offs_d, T, D, sqb, sqh, sqt, sqd, EMULATE: tl.constexpr):
+        """The two rotated query tiles [BLOCK_M, BLOCK_D] of rows offs_m of head (b, h) (zeros outside)."""
+        qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
+        qmask = (offs_m < T)[:, None] & (offs_d[None, :] < D)
+        return load_tile(Q1 + qoff, qmask, EMULATE), load_tile(Q2 + qoff, qmask, EMULATE)
+
+    @device_function
+    def _key_tiles(K1, K2, V, b, hk, offs_n, offs_d, offs_dv, S, D, DV, skb, skh, skt, skd, svb, svh, svt, svd,
+                   EMULATE: tl.constexpr):
+        """The two rotated key tiles [BLOCK_N, BLOCK_D] and the value tile [BLOCK_N, BLOCK_DV] of keys offs_n of kv
+        head (b, hk) (zeros outside)."""
+        n_ok = offs_n < S
+        koff = b * skb + hk * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
+        kmask = n_ok[:, None] & (offs_d[None, :] < D)
+        v = load_tile(V + b * svb + hk * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
+                      n_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+        return load_tile(K1 + koff, kmask, EMULATE), load_tile(K2 + koff, kmask, EMULATE), v
+
     @bounded_jit(free=["H", "T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_fwd(Q1, Q2, K1, K2, V, O, LSE, sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd,
                     sob, soh, sot, sod, H, G, T, S, W, D, DV, qk_scale,
@@ -70,10 +89,7 @@ if HAVE_TRITON:
         offs_dv = tl.arange(0, BLOCK_DV)
         m_ok = offs_m < T
         qpos = offs_m + (S - T)
-        qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
-        qmask = m_ok[:, None] & (offs_d[None, :] < D)
-        q1 = load_tile(Q1 + qoff, qmask, EMULATE)
-        q2 = load_tile(Q2 + qoff, qmask, EMULATE)
+        q1, q2 = _query_tiles(Q1, Q2, b, h, offs_m, offs_d, T, D, sqb, sqh, sqt, sqd, EMULATE)
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         l_i = tl.zeros([BLOCK_M], tl.float32)
         lt_i = tl.zeros([BLOCK_M], tl.float32)
@@ -82,12 +98,8 @@ if HAVE_TRITON:
         for start in range(0, hi, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
             n_ok = offs_n < S
-            koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
-            kmask = n_ok[:, None] & (offs_d[None, :] < D)
-            k1 = load_tile(K1 + koff, kmask, EMULATE)
-            k2 = load_tile(K2 + koff, kmask, EMULATE)
-            v = load_tile(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
-                          n_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+            k1, k2, v = _key_tiles(K1, K2, V, b, h // G, offs_n, offs_d, offs_dv, S, D, DV, skb, skh, skt, skd, svb,
+                                   svh, svt, svd, EMULATE)
             s1 = tl.dot(q1, tl.trans(k1), input_precision=DOT_PREC)
             s2 = tl.dot(q2, tl.trans(k2), input_precision=DOT_PREC)
             dlt = qpos[:, None] - offs_n[None, :]
@@ -131,14 +143,9 @@ if HAVE_TRITON:
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
-        n_ok = offs_n < S
-        koff = b * skb + hk * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
-        kmask = n_ok[:, None] & (offs_d[None, :] < D)
-        k1t = tl.trans(load_tile(K1 + koff, kmask, EMULATE))
-        k2t = tl.trans(load_tile(K2 + koff, kmask, EMULATE))
-        vmask = n_ok[:, None] & (offs_dv[None, :] < DV)
-        vt = tl.trans(load_tile(V + b * svb + hk * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd, vmask,
-                                EMULATE))
+        k1, k2, v = _key_tiles(K1, K2, V, b, hk, offs_n, offs_d, offs_dv, S, D, DV, skb, skh, skt, skd, svb, svh, svt,
+                               svd, EMULATE)
+        k1t, k2t, vt = tl.trans(k1), tl.trans(k2), tl.trans(v)
         dk1 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dk2 = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_DV], tl.float32)
@@ -150,10 +157,7 @@ if HAVE_TRITON:
             for start in range(lo, T, BLOCK_M):
                 offs_m = start + tl.arange(0, BLOCK_M)
                 m_ok = offs_m < T
-                qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
-                qmask = m_ok[:, None] & (offs_d[None, :] < D)
-                q1 = load_tile(Q1 + qoff, qmask, EMULATE)
-                q2 = load_tile(Q2 + qoff, qmask, EMULATE)
+                q1, q2 = _query_tiles(Q1, Q2, b, h, offs_m, offs_d, T, D, sqb, sqh, sqt, sqd, EMULATE)
                 do = load_tile(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
                                m_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
                 lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
@@ -165,10 +169,13 @@ if HAVE_TRITON:
                               input_precision=DOT_PREC)
                 dk2 += tl.dot(tl.trans(to_operand(tl.where(inside, 0.0, ds), DTYPE, EMULATE)), q2,
                               input_precision=DOT_PREC)
+        n_ok = offs_n < S
         base_k = bkv * S * D + offs_n[:, None] * D + offs_d[None, :]
+        kmask = n_ok[:, None] & (offs_d[None, :] < D)
         tl.store(DK1 + base_k, dk1, mask=kmask)
         tl.store(DK2 + base_k, dk2, mask=kmask)
-        tl.store(DV_ + bkv * S * DV + offs_n[:, None] * DV + offs_dv[None, :], dv, mask=vmask)
+        tl.store(DV_ + bkv * S * DV + offs_n[:, None] * DV + offs_dv[None, :], dv,
+                 mask=n_ok[:, None] & (offs_dv[None, :] < DV))
 
     @bounded_jit(free=["H", "T", "S", "W"], units=["sqd", "skd", "svd", "sod"], keep=["G"])
     def _rerope_bwd_dq(Q1, Q2, K1, K2, V, DO, LSE, DELTA, DQ1, DQ2, sqb, sqh, sqt, sqd, skb, skh, skt, skd,
@@ -185,10 +192,7 @@ if HAVE_TRITON:
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         m_ok = offs_m < T
-        qoff = b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :] * sqd
-        qmask = m_ok[:, None] & (offs_d[None, :] < D)
-        q1 = load_tile(Q1 + qoff, qmask, EMULATE)
-        q2 = load_tile(Q2 + qoff, qmask, EMULATE)
+        q1, q2 = _query_tiles(Q1, Q2, b, h, offs_m, offs_d, T, D, sqb, sqh, sqt, sqd, EMULATE)
         do = load_tile(DO + b * sob + h * soh + offs_m[:, None] * sot + offs_dv[None, :] * sod,
                        m_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
         lse = tl.load(LSE + bh * T + offs_m, mask=m_ok, other=0.0)
@@ -198,19 +202,15 @@ if HAVE_TRITON:
         hi = tl.minimum(S, (pid_m + 1) * BLOCK_M + (S - T))
         for start in range(0, hi, BLOCK_N):
             offs_n = start + tl.arange(0, BLOCK_N)
-            n_ok = offs_n < S
-            koff = b * skb + (h // G) * skh + offs_n[:, None] * skt + offs_d[None, :] * skd
-            kmask = n_ok[:, None] & (offs_d[None, :] < D)
-            k1 = load_tile(K1 + koff, kmask, EMULATE)
-            k2 = load_tile(K2 + koff, kmask, EMULATE)
-            v = load_tile(V + b * svb + (h // G) * svh + offs_n[:, None] * svt + offs_dv[None, :] * svd,
-                          n_ok[:, None] & (offs_dv[None, :] < DV), EMULATE)
+            k1, k2, v = _key_tiles(K1, K2, V, b, h // G, offs_n, offs_d, offs_dv, S, D, DV, skb, skh, skt, skd, svb,
+                                   svh, svt, svd, EMULATE)
             p, inside = _probabilities(q1, q2, tl.trans(k1), tl.trans(k2), lse, offs_m, offs_n, T, S, W, qk_scale,
                                        DOT_PREC)
             ds = p * (tl.dot(do, tl.trans(v), input_precision=DOT_PREC) - delta[:, None]) * scale
             dq1 += tl.dot(to_operand(tl.where(inside, ds, 0.0), DTYPE, EMULATE), k1, input_precision=DOT_PREC)
             dq2 += tl.dot(to_operand(tl.where(inside, 0.0, ds), DTYPE, EMULATE), k2, input_precision=DOT_PREC)
         base_q = bh * T * D + offs_m[:, None] * D + offs_d[None, :]
+        qmask = m_ok[:, None] & (offs_d[None, :] < D)
         tl.store(DQ1 + base_q, dq1, mask=qmask)
         tl.store(DQ2 + base_q, dq2, mask=qmask)
 
